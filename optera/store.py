@@ -1,0 +1,325 @@
+"""SQLite storage (sqlite-utils): the one place that touches the database.
+
+One connection per thread (SQLite connections must not be shared across threads,
+and Streamlit runs each session in its own thread), WAL so readers never block the
+sync writer, and a busy timeout so a second writer waits instead of failing.
+
+The deployment audit trail is also appended to a JSON-lines file beside the DB,
+so a corrupt database never loses it: :meth:`Store.recover` moves the bad file
+aside, builds a fresh one and replays the audit trail into it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+import sqlite_utils
+
+from .models import MACHINE_TYPES, Allocation, Inventory, MachineSpec, Prices, SiteStatus, format_timestamp
+
+BUSY_TIMEOUT_S = 10.0
+PRICE_COLUMNS = ["energy_price", "hash_price", "token_price"]
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or used; the message says what to do."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.audit_path = self.path.with_name(self.path.stem + "_audit.jsonl")
+        self._local = threading.local()
+        self._audit_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(
+                f"The database {self.path} cannot be read ({e}). "
+                "Run `optera db recover` (or use 'Recover database' in the app) to move it aside "
+                "and rebuild it from the data source; the deployment audit trail is kept."
+            ) from None
+
+    # -- connections -------------------------------------------------------
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
+    def _migrate(self) -> None:
+        db = self.db
+        db.execute("PRAGMA quick_check").fetchall()
+        if db.journal_mode != "wal":
+            db.enable_wal()
+        db["prices"].create(
+            {"timestamp": str, "energy_price": float, "hash_price": float, "token_price": float},
+            pk="timestamp", if_not_exists=True,
+        )
+        db["snapshots"].create(
+            {
+                "id": int, "fetched_at": str, "updated_at": str,
+                **{n: int for n in MACHINE_TYPES},
+                **{f"power_{n}": float for n in MACHINE_TYPES},
+                **{f"revenue_{n}": float for n in MACHINE_TYPES},
+                "total_power_used": float, "total_power_cost": float, "total_revenue": float,
+            },
+            pk="id", if_not_exists=True,
+        )
+        db["inventory"].create(
+            {"name": str, "category": str, "kind": str, "power": float, "hashrate": float, "tokens": float},
+            pk="name", if_not_exists=True,
+        )
+        db["site"].create({"id": int, "name": str, "power": float, "updated_at": str},
+                          pk="id", if_not_exists=True)
+        db["deployments"].create(
+            {"id": int, "at": str, "action": str, "requested": str, "previous": str,
+             "result": str, "message": str, "readback": str, "source": str},
+            pk="id", if_not_exists=True,
+        )
+        db["sync_log"].create({"id": int, "at": str, "ok": int, "new_prices": int, "message": str},
+                              pk="id", if_not_exists=True)
+        db["chat"].create({"id": int, "at": str, "role": str, "content": str, "tools": str},
+                          pk="id", if_not_exists=True)
+        db["btc_daily"].create({"date": str, "open": float, "high": float, "low": float, "close": float,
+                                "volume": float}, pk="date", if_not_exists=True)
+        db["btc_intraday"].create({"timestamp": str, "open": float, "high": float, "low": float,
+                                   "close": float, "volume": float}, pk="timestamp", if_not_exists=True)
+        db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        db["snapshots"].create_index(["fetched_at"], if_not_exists=True)
+
+    # -- prices ------------------------------------------------------------
+    def upsert_prices(self, prices: Iterable[Prices]) -> int:
+        """Insert or update price points by timestamp; returns how many were new."""
+        rows = [p.to_dict() for p in prices]
+        if not rows:
+            return 0
+        db = self.db
+        with db.conn:
+            before = db.execute("select count(*) from prices").fetchone()[0]
+            db["prices"].upsert_all(rows, pk="timestamp", batch_size=5000)
+            after = db.execute("select count(*) from prices").fetchone()[0]
+        return after - before
+
+    def price_count(self) -> int:
+        return self.db.execute("select count(*) from prices").fetchone()[0]
+
+    def latest_prices(self, n: int = 2) -> list[Prices]:
+        """The n newest price points, newest first."""
+        rows = self.db.execute(
+            "select timestamp, energy_price, hash_price, token_price from prices "
+            "order by timestamp desc limit ?", [n]).fetchall()
+        return [Prices(datetime.fromisoformat(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def price_history(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+        """Prices in [start, end], oldest first, indexed by timestamp."""
+        sql = "select timestamp, energy_price, hash_price, token_price from prices"
+        clauses, params = [], []
+        if start is not None:
+            clauses.append("timestamp >= ?")
+            params.append(format_timestamp(start))
+        if end is not None:
+            clauses.append("timestamp <= ?")
+            params.append(format_timestamp(end))
+        if clauses:
+            sql += " where " + " and ".join(clauses)
+        sql += " order by timestamp"
+        rows = self.db.execute(sql, params).fetchall()
+        frame = pd.DataFrame(rows, columns=["timestamp", *PRICE_COLUMNS])
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601")
+        return frame.set_index("timestamp")
+
+    def price_range(self) -> tuple[datetime, datetime] | None:
+        row = self.db.execute("select min(timestamp), max(timestamp) from prices").fetchone()
+        if not row or row[0] is None:
+            return None
+        return datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1])
+
+    # -- site, inventory, snapshots ---------------------------------------
+    def set_site(self, name: str, power: float) -> None:
+        self.db["site"].upsert({"id": 1, "name": name, "power": power, "updated_at": format_timestamp(utcnow())},
+                               pk="id")
+
+    def site(self) -> dict[str, Any] | None:
+        rows = list(self.db["site"].rows_where("id = 1"))
+        return rows[0] if rows else None
+
+    def set_inventory(self, inventory: Inventory) -> None:
+        rows = [{"name": s.name, "category": s.category, "kind": s.kind, "power": s.power,
+                 "hashrate": s.hashrate, "tokens": s.tokens} for s in inventory.specs.values()]
+        self.db["inventory"].upsert_all(rows, pk="name")
+
+    def inventory(self) -> Inventory | None:
+        rows = {r["name"]: r for r in self.db["inventory"].rows}
+        if set(rows) != set(MACHINE_TYPES):
+            return None
+        return Inventory({n: MachineSpec(n, r["category"], r["kind"], r["power"], r["hashrate"] or 0.0,
+                                         r["tokens"] or 0.0) for n, r in rows.items()})
+
+    def add_snapshot(self, status: SiteStatus, fetched_at: datetime | None = None) -> None:
+        row: dict[str, Any] = {
+            "fetched_at": format_timestamp(fetched_at or utcnow()),
+            "updated_at": format_timestamp(status.updated_at) if status.updated_at else None,
+            **status.allocation.to_dict(),
+            **{f"power_{n}": status.power[n] for n in MACHINE_TYPES},
+            **{f"revenue_{n}": status.revenue[n] for n in MACHINE_TYPES},
+            "total_power_used": status.total_power_used,
+            "total_power_cost": status.total_power_cost,
+            "total_revenue": status.total_revenue,
+        }
+        self.db["snapshots"].insert(row)
+
+    def latest_snapshot(self) -> tuple[SiteStatus, datetime] | None:
+        rows = list(self.db.query("select * from snapshots order by id desc limit 1"))
+        if not rows:
+            return None
+        r = rows[0]
+        status = SiteStatus(
+            allocation=Allocation.from_api(r),
+            power={n: r[f"power_{n}"] for n in MACHINE_TYPES},
+            revenue={n: r[f"revenue_{n}"] for n in MACHINE_TYPES},
+            total_power_used=r["total_power_used"],
+            total_power_cost=r["total_power_cost"],
+            total_revenue=r["total_revenue"],
+            updated_at=datetime.fromisoformat(r["updated_at"]) if r["updated_at"] else None,
+        )
+        return status, datetime.fromisoformat(r["fetched_at"])
+
+    def snapshot_history(self, start: datetime | None = None) -> pd.DataFrame:
+        sql = "select * from snapshots"
+        params: list[Any] = []
+        if start is not None:
+            sql += " where fetched_at >= ?"
+            params.append(format_timestamp(start))
+        frame = pd.DataFrame(list(self.db.query(sql + " order by id", params)))
+        if not frame.empty:
+            frame["fetched_at"] = pd.to_datetime(frame["fetched_at"])
+        return frame
+
+    # -- sync log / meta ---------------------------------------------------
+    def log_sync(self, ok: bool, new_prices: int, message: str = "") -> None:
+        self.db["sync_log"].insert({"at": format_timestamp(utcnow()), "ok": int(ok),
+                                    "new_prices": new_prices, "message": message})
+
+    def last_sync(self, ok_only: bool = False) -> dict[str, Any] | None:
+        where = " where ok = 1" if ok_only else ""
+        rows = list(self.db.query(f"select * from sync_log{where} order by id desc limit 1"))
+        return rows[0] if rows else None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db["meta"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        rows = list(self.db["meta"].rows_where("key = ?", [key]))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    # -- deployments (audit trail) ----------------------------------------
+    def record_deployment(self, *, action: str, requested: Allocation, previous: Allocation | None,
+                          result: str, message: str, readback: Allocation | None = None,
+                          source: str = "", at: datetime | None = None) -> int:
+        row = {
+            "at": format_timestamp(at or utcnow()),
+            "action": action,
+            "requested": json.dumps(requested.to_dict()),
+            "previous": json.dumps(previous.to_dict()) if previous else None,
+            "result": result,
+            "message": message,
+            "readback": json.dumps(readback.to_dict()) if readback else None,
+            "source": source,
+        }
+        with self._audit_lock:
+            with open(self.audit_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+            return self.db["deployments"].insert(row).last_pk
+
+    def deployments(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = list(self.db.query("select * from deployments order by id desc limit ?", [limit]))
+        for r in rows:
+            for key in ("requested", "previous", "readback"):
+                r[key] = json.loads(r[key]) if r[key] else None
+        return rows
+
+    # -- chat history ------------------------------------------------------
+    def add_chat(self, role: str, content: str, tools: list[dict[str, Any]] | None = None) -> None:
+        self.db["chat"].insert({"at": format_timestamp(utcnow()), "role": role, "content": content,
+                                "tools": json.dumps(tools or [])})
+
+    def chat_history(self, limit: int = 200) -> list[dict[str, Any]]:
+        rows = list(self.db.query("select * from (select * from chat order by id desc limit ?) order by id",
+                                  [limit]))
+        for r in rows:
+            r["tools"] = json.loads(r["tools"]) if r["tools"] else []
+        return rows
+
+    def clear_chat(self) -> None:
+        self.db.execute("delete from chat")
+        self.db.conn.commit()
+
+    # -- bitcoin cache -----------------------------------------------------
+    def upsert_btc(self, table: str, frame: pd.DataFrame) -> None:
+        """Store OHLCV bars; `table` is 'btc_daily' (key: date) or 'btc_intraday' (key: timestamp)."""
+        key = "date" if table == "btc_daily" else "timestamp"
+        rows = []
+        for idx, r in frame.iterrows():
+            stamp = idx.strftime("%Y-%m-%d") if key == "date" else format_timestamp(idx.to_pydatetime())
+            rows.append({key: stamp, "open": float(r["Open"]), "high": float(r["High"]), "low": float(r["Low"]),
+                         "close": float(r["Close"]), "volume": float(r.get("Volume", 0.0) or 0.0)})
+        if rows:
+            self.db[table].upsert_all(rows, pk=key, batch_size=2000)
+
+    def btc_frame(self, table: str) -> pd.DataFrame:
+        key = "date" if table == "btc_daily" else "timestamp"
+        rows = self.db.execute(f"select {key}, open, high, low, close, volume from {table} order by {key}").fetchall()
+        frame = pd.DataFrame(rows, columns=[key, "Open", "High", "Low", "Close", "Volume"])
+        frame[key] = pd.to_datetime(frame[key], format="ISO8601")
+        return frame.set_index(key).rename_axis("Date")
+
+
+def recover(path: str | Path) -> tuple[Store, Path | None]:
+    """Move an unreadable DB aside, build a new one, replay the audit trail into it."""
+    path = Path(path)
+    moved: Path | None = None
+    if path.exists():
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S")
+        moved = path.with_name(f"{path.name}.corrupt-{stamp}")
+        path.rename(moved)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                side.rename(moved.with_name(moved.name + suffix))
+    store = Store(path)
+    if store.audit_path.exists():
+        rows = []
+        with open(store.audit_path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        if rows:
+            store.db["deployments"].insert_all(rows)
+    return store, moved
+
+
+def since(hours: float) -> datetime:
+    return utcnow() - timedelta(hours=hours)
