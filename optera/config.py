@@ -54,6 +54,7 @@ class Settings:
     llm_model: str = DEFAULT_MODEL
     period_minutes: float = 5.0
     sim_state: Path = field(default=PROJECT_ROOT / "data" / "sim_state.json")
+    btc_live: bool = True
 
     @property
     def source(self) -> str:
@@ -135,4 +136,5 @@ def load_settings(env: Mapping[str, str] | None = None, secrets_path: Path | Non
         llm_model=get("OPTERA_LLM_MODEL") or DEFAULT_MODEL,
         period_minutes=period,
         sim_state=sim_state,
+        btc_live=(get("OPTERA_BTC_LIVE") or "1").lower() not in ("0", "false", "no", "off"),
     )

@@ -115,10 +115,18 @@ class Store:
         if not rows:
             return 0
         db = self.db
-        with db.conn:
+        # BEGIN IMMEDIATE takes the write lock before counting, so concurrent writers
+        # cannot both count the same rows as new.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
             before = db.execute("select count(*) from prices").fetchone()[0]
             db["prices"].upsert_all(rows, pk="timestamp", batch_size=5000)
             after = db.execute("select count(*) from prices").fetchone()[0]
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
         return after - before
 
     def price_count(self) -> int:

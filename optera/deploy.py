@@ -1,0 +1,105 @@
+"""Safe deploys: validate, send, read back, compare, record.
+
+The same path serves the app, the CLI and the chat, so no surface can skip a
+step. Confirmation is the caller's job (a dialog, a prompt, a card); this module
+assumes it has been given and records every attempt, including refused ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from .mara import MaraClient, MaraError, RefusedError
+from .models import MACHINE_TYPES, Allocation, Inventory, DEFAULT_INVENTORY
+from .power import validate
+from .store import Store
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    ok: bool
+    message: str
+    requested: Allocation
+    previous: Allocation | None
+    readback: Allocation | None
+    audit_id: int | None
+
+
+def diff(current: Allocation | None, target: Allocation, inventory: Inventory = DEFAULT_INVENTORY) -> list[dict]:
+    """Per-type change from current to target: units and power."""
+    current = current or Allocation()
+    rows = []
+    for name in MACHINE_TYPES:
+        delta = target[name] - current[name]
+        rows.append({"type": name, "current": current[name], "target": target[name], "change": delta,
+                     "power_change": delta * inventory[name].power})
+    return rows
+
+
+def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, int], *, power_limit: float,
+           caps: Mapping[str, int] | None = None, action: str = "deploy", source: str = "app",
+           inventory: Inventory = DEFAULT_INVENTORY) -> DeployResult:
+    counts = target.to_dict() if isinstance(target, Allocation) else dict(target)
+    issues = validate(counts, power_limit, caps, inventory)
+    previous = _current(client, store)
+    if issues:
+        message = "Not sent: " + "; ".join(i.message for i in issues)
+        requested = _lenient(counts)
+        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+                                        result="invalid", message=message, source=source)
+        return DeployResult(False, message, requested, previous, None, audit)
+    requested = Allocation.from_counts(counts)
+    try:
+        client.set_allocation(requested)
+    except RefusedError as e:
+        message = f"The site refused the allocation: {e.server_message or e.message}"
+        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+                                        result="refused", message=message, source=source)
+        return DeployResult(False, message, requested, previous, None, audit)
+    except MaraError as e:
+        message = f"Deploy failed: {e.message}"
+        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+                                        result="error", message=message, source=source)
+        return DeployResult(False, message, requested, previous, None, audit)
+    try:
+        status = client.get_status()
+    except MaraError as e:
+        message = f"Sent, but the read-back failed, so the result is unverified: {e.message}"
+        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+                                        result="unverified", message=message, source=source)
+        return DeployResult(False, message, requested, previous, None, audit)
+    store.add_snapshot(status)
+    readback = status.allocation
+    if readback == requested:
+        moved = requested.moved(previous) if previous else requested.total_units
+        message = f"Deployed and verified: the site reports the requested allocation ({moved} units moved)."
+        result, ok = "ok", True
+    else:
+        wrong = [n for n in MACHINE_TYPES if readback[n] != requested[n]]
+        message = "Deployed, but the site reports a different allocation for " + ", ".join(
+            f"{n} ({readback[n]} instead of {requested[n]})" for n in wrong)
+        result, ok = "mismatch", False
+    audit = store.record_deployment(action=action, requested=requested, previous=previous, result=result,
+                                    message=message, readback=readback, source=source)
+    return DeployResult(ok, message, requested, previous, readback, audit)
+
+
+def _current(client: MaraClient, store: Store) -> Allocation | None:
+    try:
+        return client.get_status().allocation
+    except MaraError:
+        snap = store.latest_snapshot()
+        return snap[0].allocation if snap else None
+
+
+def _lenient(counts: Mapping[str, object]) -> Allocation:
+    """A best-effort record of an invalid request, for the audit trail."""
+    safe = {}
+    for name in MACHINE_TYPES:
+        try:
+            value = int(float(counts.get(name, 0) or 0))
+        except (TypeError, ValueError):
+            value = 0
+        safe[name] = max(0, value)
+    return Allocation(**safe)

@@ -1,0 +1,126 @@
+"""The app's one handle on the library: settings, store, client, freshness.
+
+Pages and the CLI ask a :class:`Service` for data and actions; it owns the
+cadence of syncs (one at a time, at most one per interval) and turns failures
+into messages so no caller ever sees a traceback.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .config import Settings, load_settings
+from .mara import MaraClient, MaraError, client_from_settings
+from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices, SiteStatus
+from .store import Store, utcnow
+from .sync import SyncResult, sync
+
+SYNC_INTERVAL = timedelta(minutes=5)
+DEFAULT_POWER_LIMIT = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class Freshness:
+    source_label: str
+    latest_price_at: datetime | None
+    last_sync_at: datetime | None
+    last_sync_ok: bool | None
+    last_error: str | None
+
+    def age_text(self, now: datetime | None = None) -> str:
+        if self.latest_price_at is None:
+            return "no data yet"
+        minutes = ((now or utcnow()) - self.latest_price_at).total_seconds() / 60
+        if minutes < 1:
+            return "latest price less than a minute old"
+        if minutes < 120:
+            return f"latest price {minutes:.0f} min old"
+        if minutes < 48 * 60:
+            return f"latest price {minutes / 60:.1f} h old"
+        return f"latest price {minutes / 1440:.1f} days old"
+
+
+class Service:
+    def __init__(self, settings: Settings | None = None, client: MaraClient | None = None,
+                 store: Store | None = None):
+        self.settings = settings or load_settings()
+        self.store = store or Store(self.settings.db_path)
+        self._client = client
+        self._sync_lock = threading.Lock()
+        self.last_result: SyncResult | None = None
+
+    @property
+    def client(self) -> MaraClient:
+        if self._client is None:
+            self._client = client_from_settings(self.settings)
+        return self._client
+
+    # -- syncing -------------------------------------------------------------
+    def refresh(self) -> SyncResult:
+        """Sync now (callers wanting at most one sync per interval use ensure_fresh)."""
+        with self._sync_lock:
+            self.last_result = sync(self.client, self.store)
+            return self.last_result
+
+    def ensure_fresh(self, max_age: timedelta = SYNC_INTERVAL) -> SyncResult | None:
+        """Sync if the last attempt is older than max_age; never blocks on a running sync."""
+        last = self.store.last_sync()
+        if last is not None and utcnow() - datetime.fromisoformat(last["at"]) < max_age:
+            return None
+        if not self._sync_lock.acquire(blocking=False):
+            return None
+        try:
+            self.last_result = sync(self.client, self.store)
+            return self.last_result
+        finally:
+            self._sync_lock.release()
+
+    def freshness(self) -> Freshness:
+        latest = self.store.latest_prices(1)
+        last = self.store.last_sync()
+        error = None
+        if last is not None and not last["ok"]:
+            error = last["message"]
+        return Freshness(
+            source_label=self.settings.source_label,
+            latest_price_at=latest[0].timestamp if latest else None,
+            last_sync_at=datetime.fromisoformat(last["at"]) if last else None,
+            last_sync_ok=bool(last["ok"]) if last else None,
+            last_error=error,
+        )
+
+    # -- current state -------------------------------------------------------
+    def latest_prices(self) -> Prices | None:
+        latest = self.store.latest_prices(1)
+        return latest[0] if latest else None
+
+    def power_limit(self) -> float:
+        site = self.store.site()
+        return float(site["power"]) if site else DEFAULT_POWER_LIMIT
+
+    def inventory(self) -> Inventory:
+        return self.store.inventory() or DEFAULT_INVENTORY
+
+    def status(self) -> tuple[SiteStatus, datetime] | None:
+        return self.store.latest_snapshot()
+
+    def current_allocation(self) -> Allocation:
+        snap = self.store.latest_snapshot()
+        return snap[0].allocation if snap else Allocation()
+
+    def live_status(self) -> SiteStatus:
+        """Read the site now (raises MaraError with a user-readable message)."""
+        status = self.client.get_status()
+        self.store.add_snapshot(status)
+        return status
+
+    def caps(self) -> dict[str, int]:
+        return dict(self.store.get_meta("caps", {}) or {})
+
+    def set_caps(self, caps: dict[str, int]) -> None:
+        self.store.set_meta("caps", {k: int(v) for k, v in caps.items() if v is not None})
+
+
+__all__ = ["Service", "Freshness", "MaraError", "SYNC_INTERVAL"]

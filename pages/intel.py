@@ -1,0 +1,177 @@
+"""Intel: bitcoin market, which machine type pays and when, backtests, forecasts, the market brief."""
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from optera import charts, intel
+from optera.analyst import market_brief
+from optera.backtest import compare_strategies, read_prices_csv, run_backtest
+from optera.btc import btc_metrics, load_market, moving_averages
+from optera.forecast import forecast_prices
+from optera.models import LABELS, ValidationError
+from optera.tools import Toolbox
+from ui.common import get_service, init, sidebar
+
+sidebar()
+st.title("Intel")
+svc = get_service()
+inventory = svc.inventory()
+
+
+def download(frame: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button(f"Download {name} (CSV)", frame.to_csv().encode(), file_name=f"{key}.csv",
+                       mime="text/csv", key=f"dl_{key}", icon=":material/download:")
+
+
+def _offline(period: str, interval: str):
+    raise RuntimeError("live bitcoin data is turned off (OPTERA_BTC_LIVE=0)")
+
+
+@st.cache_data(ttl=300, max_entries=4, show_spinner=False)
+def _market(db_path: str):
+    return load_market(svc.store, fetcher=None if svc.settings.btc_live else _offline)
+
+
+# -- bitcoin ----------------------------------------------------------------------
+st.subheader("Bitcoin")
+market = _market(str(svc.settings.db_path))
+st.caption(f"BTC-USD, {market.message}")
+if market.daily.empty:
+    st.warning("No bitcoin data is available: the live source failed and the shipped history could not be read.")
+else:
+    metrics = btc_metrics(market)
+
+    def pct(value, signed: bool = False) -> str:
+        return "n/a" if value is None else (f"{value:+.2%}" if signed else f"{value:.1%}")
+
+    c = st.columns(6)
+    c[0].metric("Price (USD)", f"{metrics['price']:,.0f}")
+    c[1].metric("24 h change", pct(metrics.get("change_24h"), signed=True), help=metrics.get("change_24h_basis"))
+    c[2].metric("7-day volatility", pct(metrics["volatility_7d"]), help="annualised, daily log returns")
+    c[3].metric("30-day volatility", pct(metrics["volatility_30d"]), help="annualised, daily log returns")
+    c[4].metric("Drawdown from peak", pct(metrics["drawdown"]))
+    c[5].metric("7 / 30-day average", f"{metrics['ma_7']:,.0f} / {metrics['ma_30']:,.0f}")
+    daily = market.daily.loc[market.daily.index >= market.daily.index[-1] - pd.Timedelta(days=365)]
+    st.plotly_chart(charts.btc_figure(daily, moving_averages(daily)), width="stretch")
+    download(market.daily, "BTC daily history", "btc_daily")
+
+# -- window -------------------------------------------------------------------------
+span = svc.store.price_range()
+if span is None:
+    st.info("No MARA price history yet: press Refresh now in the sidebar.")
+    st.stop()
+first, last = span
+default_start = max(first, last - timedelta(days=7)).date()
+picked = st.date_input("Window", min_value=first.date(), max_value=last.date(),
+                       key=init("keep_intel_window", (default_start, last.date())))
+if not isinstance(picked, (tuple, list)) or len(picked) != 2:
+    st.info("Pick a start and an end date.")
+    st.stop()
+start = pd.Timestamp(picked[0]).to_pydatetime()
+end = pd.Timestamp(picked[1]).to_pydatetime() + timedelta(days=1) - timedelta(seconds=1)
+
+
+@st.cache_data(ttl=300, max_entries=8, show_spinner=False)
+def _prices(db_path: str, start, end, latest) -> pd.DataFrame:
+    return svc.store.price_history(start, end)
+
+
+prices = _prices(str(svc.settings.db_path), start, end, last)
+if prices.empty:
+    st.info("No price points in this window.")
+    st.stop()
+st.caption(f"{len(prices):,} price points from {prices.index[0]:%Y-%m-%d %H:%M} to {prices.index[-1]:%Y-%m-%d %H:%M} UTC")
+
+# -- profitability ----------------------------------------------------------------
+st.subheader("Which machines pay, and when")
+per_kw = intel.profit_per_kw(prices, inventory)
+st.plotly_chart(charts.lines_figure(per_kw, "Profit per kW per period, by machine type", "per kW"),
+                width="stretch")
+best = intel.best_type_timeline(prices, inventory)
+st.plotly_chart(charts.timeline_figure(best, "Best machine type per interval (profit per kW)"),
+                width="stretch")
+be = intel.break_even_energy(prices, inventory)
+be_plot = be.copy()
+be_plot["energy_price"] = prices["energy_price"]
+st.plotly_chart(charts.lines_figure(be_plot, "Break-even energy price by type (runs while energy is below)",
+                                    "energy price", labels={**LABELS, "energy_price": "Actual energy price"}),
+                width="stretch")
+left, right = st.columns(2)
+share = intel.share_worth_running(prices, inventory)
+share_table = pd.DataFrame({"Machine type": [LABELS[n] for n in share.index],
+                            "Share of intervals worth running": share.to_numpy()})
+left.dataframe(share_table, hide_index=True, width="stretch",
+               column_config={"Share of intervals worth running": st.column_config.ProgressColumn(
+                   min_value=0.0, max_value=1.0, format="percent")})
+stats = intel.summary_stats(prices)
+right.dataframe(stats, width="stretch")
+download(per_kw.join(be, lsuffix="_profit_per_kw", rsuffix="_break_even_energy"), "profitability", "profitability")
+download(stats, "summary statistics", "summary_stats")
+
+corr = intel.correlations(prices, market.daily)
+corr_matrix = corr[0] if isinstance(corr, tuple) else corr
+if corr_matrix is not None and not corr_matrix.empty:
+    st.plotly_chart(charts.heatmap_figure(corr_matrix, "Correlations (daily resample)"), width="stretch")
+    download(corr_matrix, "correlations", "correlations")
+else:
+    note = corr[1] if isinstance(corr, tuple) else "not enough overlapping days"
+    st.caption(f"Correlations with BTC: {note}")
+
+# -- backtests ----------------------------------------------------------------------
+st.subheader("Backtests")
+b1, b2, b3 = st.columns(3)
+switching = b1.number_input("Switching cost per unit moved", min_value=0.0, step=1.0,
+                            key=init("keep_bt_switching", 0.0))
+limit_kw = b2.number_input("Power limit (kW)", min_value=0, step=10, key=init("keep_bt_power", int(svc.power_limit() // 1000)))
+upload = b3.file_uploader("Or your own prices (CSV: timestamp,energy_price,hash_price,token_price)", type="csv")
+bt_prices, label = prices, "stored history"
+if upload is not None:
+    try:
+        bt_prices, label = read_prices_csv(upload), f"uploaded {upload.name}"
+    except (ValueError, ValidationError) as e:
+        st.error(f"That CSV cannot be used: {e}")
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
+def _compare(frame: pd.DataFrame, limit: float, current, switching: float):
+    table = compare_strategies(frame, limit, current, caps=svc.caps() or None, switching_cost=switching)
+    optimal = run_backtest(frame, "optimal", limit, caps=svc.caps() or None, switching_cost=switching)
+    return table, optimal.series
+
+
+try:
+    table, series = _compare(bt_prices, float(limit_kw) * 1000, svc.current_allocation(), float(switching))
+    st.caption(f"Over {label}: {len(bt_prices):,} intervals. Capture = profit as a share of the per-interval optimum.")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"capture": st.column_config.NumberColumn(format="percent")})
+    st.plotly_chart(charts.cumulative_figure(series, "Cumulative profit: re-optimising every interval"),
+                    width="stretch")
+    download(table, "backtest summary", "backtest")
+except (ValueError, ValidationError) as e:
+    st.error(f"Backtest not possible: {e}")
+
+# -- forecast ----------------------------------------------------------------------
+st.subheader("Short-horizon forecast")
+fc = forecast_prices(prices, horizon=12)
+cols = st.columns(3)
+recent = prices.iloc[-72:]
+for col, name in zip(cols, ("energy_price", "hash_price", "token_price")):
+    col.plotly_chart(charts.forecast_figure(recent[name], fc.frame[name], charts.PRICE_LABELS[name],
+                                            charts.COLORS[name]), width="stretch")
+st.caption("Out-of-sample error on this window (rolling origins), exponential smoothing vs the naive last value:")
+st.dataframe(fc.errors, width="stretch")
+if st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:"):
+    st.session_state["forecast_preset"] = fc.as_whatif
+    st.switch_page("pages/optimizer.py")
+download(pd.concat({n: fc.frame[n] for n in ("energy_price", "hash_price", "token_price")}, axis=1), "forecast",
+         "forecast")
+
+# -- brief ---------------------------------------------------------------------------
+st.subheader("Market brief")
+toolbox = Toolbox(svc.store, svc.settings, client_factory=lambda: svc.client)
+brief = market_brief(toolbox, None if market.daily.empty else metrics, {"share_worth_running": share.to_dict(),
+                                        "best_type_counts": best.value_counts().to_dict()})
+st.markdown(brief)
+st.caption("Written by the built-in analyst from the numbers on this page.")

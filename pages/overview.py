@@ -1,0 +1,100 @@
+"""Overview: live prices, the site's allocation, power against the limit, economics, history."""
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from optera import charts
+from optera.economics import allocation_economics, breakdown
+from optera.models import LABELS
+from optera.service import SYNC_INTERVAL
+from ui.common import get_service, init, money, per_day, sidebar
+
+RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
+          "30 d": timedelta(days=30), "1 y": timedelta(days=365), "All": None}
+
+sidebar()
+st.title("Overview")
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
+def _window(db_path: str, latest: str, span: str) -> pd.DataFrame:
+    svc = get_service()
+    delta = RANGES[span]
+    start = pd.Timestamp(latest).to_pydatetime() - delta + timedelta(seconds=1) if delta else None
+    return svc.store.price_history(start=start)
+
+
+@st.fragment(run_every=SYNC_INTERVAL.total_seconds())
+def body() -> None:
+    svc = get_service()
+    svc.ensure_fresh()
+    fresh = svc.freshness()
+    if fresh.last_sync_ok is False:
+        with st.container(border=True):
+            st.error(f"The data source failed: {fresh.last_error}. Showing the last good data.",
+                     icon=":material/cloud_off:")
+            if st.button("Retry now", key="overview_retry", icon=":material/refresh:"):
+                result = svc.refresh()
+                (st.success if result.ok else st.error)(result.message)
+    latest = svc.store.latest_prices(2)
+    if not latest:
+        st.info("No price data yet. Check the data source in the sidebar and press Refresh now.")
+        return
+
+    now = latest[0]
+    prev = latest[1] if len(latest) > 1 else None
+    st.caption(f"Prices as of {now.timestamp:%Y-%m-%d %H:%M} UTC · {fresh.source_label}")
+    cols = st.columns(3)
+    for col, name, label in zip(cols, ("energy_price", "hash_price", "token_price"),
+                                ("Energy price", "Hash price", "Token price")):
+        value = getattr(now, name)
+        delta = value - getattr(prev, name) if prev else None
+        col.metric(label, f"{value:.4f}", None if delta is None else f"{delta:+.4f}",
+                   delta_color="inverse" if name == "energy_price" else "normal",
+                   help="Change since the previous 5-minute point")
+
+    snap = svc.status()
+    limit = svc.power_limit()
+    st.subheader("Site now")
+    if snap is None:
+        st.info("The site's allocation has not been read yet.")
+    else:
+        status, fetched = snap
+        used = status.total_power_used
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Power used", f"{used / 1000:,.0f} kW", help=f"of {limit / 1000:,.0f} kW site limit")
+        c2.metric("Revenue per period", money(status.total_revenue), per_day(svc, status.total_revenue),
+                  delta_color="off")
+        c3.metric("Cost per period", money(status.total_power_cost), per_day(svc, status.total_power_cost),
+                  delta_color="off")
+        c4.metric("Profit per period", money(status.profit), per_day(svc, status.profit), delta_color="off")
+        share = min(used / limit, 1.0) if limit else 0.0
+        st.progress(share, text=f"{used:,.0f} W of {limit:,.0f} W ({used / limit:.1%} of the limit)")
+        rows = breakdown(status.allocation, now, svc.inventory())
+        table = pd.DataFrame([{"Machine type": LABELS[r["type"]], "Units": r["units"],
+                               "Power (W)": status.power[r["type"]], "Revenue": status.revenue[r["type"]],
+                               "Cost": r["cost"], "Profit": status.revenue[r["type"]] - r["cost"]}
+                              for r in rows])
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                    for c in ("Revenue", "Cost", "Profit")})
+        st.caption(f"As reported by the site at {fetched:%Y-%m-%d %H:%M:%S} UTC; revenue and cost are per period "
+                   f"({svc.settings.period_minutes:g} min), per-day figures assume that period. "
+                   "Cost per type is at the latest energy price.")
+
+    st.subheader("History")
+    span = st.segmented_control("Range", list(RANGES), key=init("keep_overview_range", "7 d"))
+    span = span or "7 d"
+    prices = _window(str(svc.settings.db_path), now.timestamp.isoformat(), span)
+    st.plotly_chart(charts.price_history_figure(prices), width="stretch")
+    if snap is not None:
+        econ = allocation_economics(prices, snap[0].allocation, svc.inventory())
+        st.plotly_chart(charts.economics_figure(econ, "Revenue, cost and profit of the current allocation"),
+                        width="stretch")
+    st.caption(f"{len(prices):,} price points in range; charts show at most {charts.MAX_POINTS:,} per line "
+               "(bucket means).")
+
+
+body()

@@ -1,0 +1,253 @@
+"""The MARA and OpenAI keys never leak: not on a page, in logs, in errors, in CLI output or on disk.
+
+The servers here are adversarial: the MARA stand-in and the fake OpenAI server echo
+the key back in their error bodies, as some real servers do, so a leak anywhere in
+the error path would show.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+MARA_SECRET = "mara-SECRET-1234567890"
+OPENAI_SECRET = "sk-SECRET-abcdef"
+SECRETS = (MARA_SECRET, OPENAI_SECRET)
+# fragments that would betray a partly masked key
+FRAGMENTS = ("SECRET-1234567890", "SECRET-abcdef", "1234567890")
+
+
+def leaks(text: str) -> list[str]:
+    return [s for s in SECRETS + FRAGMENTS if s in text]
+
+
+class _Server:
+    def __init__(self, handler):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _reply(h, status: int, payload) -> None:
+    raw = json.dumps(payload).encode()
+    h.send_response(status)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(raw)))
+    h.end_headers()
+    h.wfile.write(raw)
+
+
+def mara_server(sim, mode: dict) -> _Server:
+    """The real simulator over HTTP, accepting MARA_SECRET as its demo site's key.
+
+    mode["fail"] = 401 or 500 makes every call fail with the key echoed in the body.
+    """
+    from optera.sim.api import DEMO_KEY
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _any(self, method):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            key = self.headers.get("X-Api-Key", "")
+            fail = mode.get("fail")
+            if fail == 401:
+                return _reply(self, 401, {"detail": f"Invalid API key: {key}"})
+            if fail == 500:
+                return _reply(self, 500, {"detail": f"Internal error while serving site with key {key}"})
+            headers = {k: v for k, v in self.headers.items()}
+            for name in list(headers):
+                if name.lower() == "x-api-key":
+                    headers[name] = DEMO_KEY if headers[name] == MARA_SECRET else headers[name] + "-unknown"
+            status, payload = sim.handle(method, self.path, headers, body)
+            _reply(self, status, payload)
+
+        def do_GET(self):
+            self._any("GET")
+
+        def do_PUT(self):
+            self._any("PUT")
+
+        def do_POST(self):
+            self._any("POST")
+
+    return _Server(Handler)
+
+
+def openai_server() -> _Server:
+    """A Chat Completions endpoint that rejects the key, echoing it back (the worst case)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _reject(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            auth = self.headers.get("Authorization", "")
+            _reply(self, 401, {"error": {"message": f"Incorrect API key provided: {auth.removeprefix('Bearer ')}",
+                                         "type": "invalid_request_error", "code": "invalid_api_key"}})
+
+        do_GET = do_POST = _reject
+
+    return _Server(Handler)
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch, caplog):
+    from optera.sim.api import Simulator
+
+    sim = Simulator(state_path=tmp_path / "sim_state.json")
+    mode: dict = {}
+    mara = mara_server(sim, mode)
+    llm = openai_server()
+    for name in list(os.environ):
+        if name.startswith(("MARA_", "OPENAI_", "OPTERA_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MARA_API_URL", mara.url)
+    monkeypatch.setenv("MARA_API_KEY", MARA_SECRET)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_SECRET)
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.url + "/v1")
+    monkeypatch.setenv("OPTERA_DB", str(tmp_path / "secrets.db"))
+    monkeypatch.setenv("OPTERA_SIM_STATE", str(tmp_path / "app_sim.json"))
+    monkeypatch.setattr("optera.btc.yfinance_fetcher", _offline)
+    caplog.set_level(logging.DEBUG)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield {"tmp": tmp_path, "mode": mode, "mara": mara, "llm": llm}
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    mara.stop()
+    llm.stop()
+
+
+def _offline(period, interval):
+    raise ConnectionError("offline test: no internet")
+
+
+def _tree_text(at) -> str:
+    """Every element's protobuf on the page (values, labels, errors, exception traces)."""
+    out = []
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            out.append(str(proto))
+        children = getattr(node, "children", None) or {}
+        for child in children.values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(out)
+
+
+def _files_bytes(tmp: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(tmp)): p.read_bytes() for p in tmp.rglob("*") if p.is_file()}
+
+
+def _assert_no_leak_on_disk(tmp: Path) -> None:
+    files = _files_bytes(tmp)
+    assert "secrets.db" in files and "secrets_audit.jsonl" in files, sorted(files)
+    for name, raw in files.items():
+        for secret in SECRETS:
+            assert secret.encode() not in raw, f"{secret} written to {name}"
+
+
+def test_keys_never_leak_through_pages_cli_logs_errors_or_disk(world, capsys, caplog):
+    from streamlit.testing.v1 import AppTest
+
+    from optera.cli import main
+
+    # -- CLI, every command ---------------------------------------------------
+    cli_runs = [["sync"], ["status"], ["status", "--json"], ["optimize"], ["optimize", "--json"],
+                ["deploy", "--yes"], ["deploy", "gpu_compute=3", "hydro_miners=2", "--yes", "--json"],
+                ["backtest"], ["backtest", "--json"], ["db", "check"]]
+    for argv in cli_runs:
+        code = main(argv)
+        out, err = capsys.readouterr()
+        assert code == 0, (argv, err)
+        assert not leaks(out + err), (argv, leaks(out + err))
+
+    # -- every page, with a deploy through the dialog and a chat to the (rejecting) LLM --------
+    at = AppTest.from_file("../app.py", default_timeout=90)
+    at.run()
+    pages = {}
+    for path in ("pages/overview.py", "pages/optimizer.py", "pages/intel.py", "pages/chat.py"):
+        at.switch_page(path).run()
+        pages[path] = _tree_text(at) + _tree_text(at.sidebar)
+    at.switch_page("pages/optimizer.py").run()
+    deploy_buttons = [b for b in at.button if "Deploy the optimal allocation" in (b.label or "")]
+    if deploy_buttons:
+        deploy_buttons[0].click().run()
+        confirm = [b for b in at.button if b.key == "confirm_deploy_button"]
+        if confirm:
+            confirm[0].click().run()
+    pages["optimizer after deploy"] = _tree_text(at)
+    at.switch_page("pages/chat.py").run()
+    at.chat_input[0].set_value("best allocation").run()
+    pages["chat after question"] = _tree_text(at)
+    for name, text in pages.items():
+        assert not leaks(text), (name, leaks(text))
+    assert "SECRET" not in "".join(pages.values())
+    chat_text = pages["chat after question"]
+    assert "best allocation" in chat_text  # the question was taken; the LLM failure was handled on the page
+
+    # -- the client's own exceptions when the server echoes the key ---------------------------
+    from optera.config import load_settings
+    from optera.mara import MaraClient, MaraError
+
+    settings = load_settings()
+    for status in (401, 500):
+        world["mode"]["fail"] = status
+        client = MaraClient(settings.base_url, MARA_SECRET, retries=1, backoff=0.0, sleep=lambda _s: None)
+        for call in (client.get_status, client.get_site, client.get_prices):
+            with pytest.raises(MaraError) as info:
+                call()
+            e = info.value
+            shown = "\n".join([str(e), repr(e), str(getattr(e, "message", "")),
+                               str(getattr(e, "server_message", "")),
+                               "".join(traceback.format_exception(e))])
+            assert not leaks(shown), (status, call.__name__, leaks(shown))
+        client.close()
+        # and the CLI on the same failures
+        for argv in (["sync"], ["status"], ["deploy", "gpu_compute=1", "--yes"]):
+            main(argv)
+            out, err = capsys.readouterr()
+            assert not leaks(out + err), (status, argv, leaks(out + err))
+        # and a page refresh on the same failures
+        st.cache_resource.clear()
+        at.switch_page("pages/overview.py").run()
+        at.sidebar.button(key="refresh_now").click().run()
+        text = _tree_text(at) + _tree_text(at.sidebar)
+        assert not leaks(text), (status, leaks(text))
+    world["mode"].pop("fail")
+
+    # -- logs, console, disk ------------------------------------------------------------------
+    logged = "\n".join(r.getMessage() + " " + repr(r.args) for r in caplog.records)
+    assert caplog.records, "DEBUG logging was not captured"
+    assert not leaks(logged), leaks(logged)
+    out, err = capsys.readouterr()
+    assert not leaks(out + err)
+    from optera.store import Store
+
+    store = Store(settings.db_path)
+    assert store.deployments(), "no deploy was recorded"
+    assert store.chat_history(), "the chat was not recorded"
+    store.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    _assert_no_leak_on_disk(world["tmp"])
