@@ -339,30 +339,36 @@ def _max_output(m: _Model, active: set, vec: np.ndarray) -> float | None:
     return float(x @ vec) if x is not None else None
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _conflict_text(m: _Model, iis: list[tuple]) -> list[str]:
     """One specific sentence for the conflict set, naming its members and numbers."""
     k = m.k
-    others = [g for g in iis if g[0] not in ("min_tokens", "min_hashrate")]
-    texts: list[str] = []
     lock_groups = [g for g in iis if g[0] == "lock"]
-    if set(iis) == set(lock_groups) | {("power",)} and lock_groups:
+    if lock_groups and set(iis) == set(lock_groups) | {("power",)}:
         need = sum(k.locks[g[1]] * m.power[MACHINE_TYPES.index(g[1])] for g in lock_groups)
         names = ", ".join(f"{g[1]}={k.locks[g[1]]}" for g in lock_groups)
-        word = "lock" if len(lock_groups) == 1 else "locks"
-        return [f"{word} {names} needs {_w(need)} > power limit {_w(m.limit)}"]
-    for g, vec, label in ((("min_tokens",), m.tokens, "min tokens"), (("min_hashrate",), m.hashrate, "min hashrate")):
+        if len(lock_groups) == 1:
+            return [f"lock {names} needs {_w(need)} > power limit {_w(m.limit)}"]
+        return [f"locks {names} need {_w(need)} > power limit {_w(m.limit)}"]
+    for g, vec, label, goal in ((("min_tokens",), m.tokens, "min tokens", k.min_tokens),
+                                (("min_hashrate",), m.hashrate, "min hashrate", k.min_hashrate)):
         if g in iis:
-            best = _max_output(m, set(others) | {("power",)} if ("power",) in iis else set(others), vec)
-            what = " and ".join(_describe(m, o) for o in others) or "the other constraints"
+            others = [o for o in iis if o != g]
+            if not others:
+                break
+            what = _and([_describe(m, o) for o in others])
+            best = _max_output(m, set(others), vec)
+            if best is None:
+                return [f"{label} {_num(goal)} cannot be met together with {what}"]
             verb = "allows" if len(others) == 1 else "allow"
-            goal = k.min_tokens if g[0] == "min_tokens" else k.min_hashrate
-            if best is not None:
-                texts.append(f"{label} {_num(goal)} exceeds what the {what} {verb} (max {_num(best)})")
-            else:
-                texts.append(f"{label} {_num(goal)} cannot be met together with {what}")
-    if not texts:
-        texts.append(" + ".join(_describe(m, g) for g in iis) + " cannot all hold")
-    return texts
+            return [f"{label} {_num(goal)} exceeds what the {what} {verb} (max {_num(best)})"]
+    names = [_describe(m, g) for g in iis]
+    if len(names) == 1:
+        return [f"{names[0]} cannot hold"]
+    return [f"{names[0]} cannot hold together with {_and(names[1:])}"]
 
 
 def _find_conflicts(m: _Model) -> list[tuple]:
@@ -490,7 +496,7 @@ def explain(solution: Solution, prices: Prices, power_limit: float, constraints:
             "profit_per_period": solution.profit - cur_profit,
             "profit_per_day": (solution.profit - cur_profit) * periods_per_day,
         }
-    label = {n: LABELS[n] for n in MACHINE_TYPES}
+    label = {n: LABELS[n] if LABELS[n][:3].isupper() else LABELS[n].lower() for n in MACHINE_TYPES}
     ranked = sorted(MACHINE_TYPES, key=lambda n: -break_even[n]["profit_per_kw"])
     top, low = ranked[0], ranked[-1]
     sentences = [

@@ -31,7 +31,7 @@ COLORS = {
     "asic_compute": "#ec4899",
 }
 PRICE_LABELS = {"energy_price": "Energy price", "hash_price": "Hash price", "token_price": "Token price"}
-_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified", template="plotly_white",
+_LAYOUT = dict(margin=dict(l=10, r=10, t=80, b=10), hovermode="x unified", template="plotly_white",
                legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
 
 

@@ -25,6 +25,13 @@ class SyncResult:
     errors: list[str] = field(default_factory=list)
 
 
+def _storage_problem(e: Exception) -> str:
+    text = str(e)
+    if "locked" in text or "busy" in text:
+        return f"could not store the data: the local database is locked by another program ({text}); try again"
+    return f"could not store the data ({type(e).__name__}: {text})"
+
+
 def sync(client: MaraClient, store: Store) -> SyncResult:
     errors: list[str] = []
     notes: list[str] = []
@@ -46,7 +53,7 @@ def sync(client: MaraClient, store: Store) -> SyncResult:
         except MaraError as e:
             errors.append(f"{name}: {e.message}")
         except Exception as e:  # noqa: BLE001 - a storage failure must not stop the other steps
-            errors.append(f"{name}: could not store the data ({type(e).__name__}: {e})")
+            errors.append(f"{name}: {_storage_problem(e)}")
 
     def prices() -> None:
         nonlocal new_prices
@@ -85,5 +92,10 @@ def sync(client: MaraClient, store: Store) -> SyncResult:
     redact = getattr(client, "redact", lambda text: text)
     message = redact(message)
     errors = [redact(e) for e in errors]
-    store.log_sync(ok, new_prices, message)
+    try:
+        store.log_sync(ok, new_prices, message)
+    except Exception as e:  # noqa: BLE001 - the caller gets the result even when the log cannot be written
+        errors.append(f"log: {_storage_problem(e)}")
+        ok = False
+        message = f"{message}; the sync could not be recorded: {_storage_problem(e)}"
     return SyncResult(ok=ok, new_prices=new_prices, message=message, status=status, errors=errors)

@@ -10,6 +10,7 @@ from optera.analyst import market_brief
 from optera.backtest import compare_strategies, read_prices_csv, run_backtest
 from optera.btc import btc_metrics, load_market, moving_averages
 from optera.forecast import forecast_prices
+from optera.llm import phrase_brief
 from optera.models import LABELS, ValidationError
 from optera.tools import Toolbox
 from ui.common import get_service, init, sidebar
@@ -46,13 +47,15 @@ else:
     def pct(value, signed: bool = False) -> str:
         return "n/a" if value is None else (f"{value:+.2%}" if signed else f"{value:.1%}")
 
-    c = st.columns(6)
+    c = st.columns(4)
     c[0].metric("Price (USD)", f"{metrics['price']:,.0f}")
     c[1].metric("24 h change", pct(metrics.get("change_24h"), signed=True), help=metrics.get("change_24h_basis"))
-    c[2].metric("7-day volatility", pct(metrics["volatility_7d"]), help="annualised, daily log returns")
-    c[3].metric("30-day volatility", pct(metrics["volatility_30d"]), help="annualised, daily log returns")
-    c[4].metric("Drawdown from peak", pct(metrics["drawdown"]))
-    c[5].metric("7 / 30-day average", f"{metrics['ma_7']:,.0f} / {metrics['ma_30']:,.0f}")
+    c[2].metric("Drawdown from peak", pct(metrics["drawdown"]))
+    c[3].metric("7-day average (USD)", "n/a" if metrics["ma_7"] is None else f"{metrics['ma_7']:,.0f}")
+    c = st.columns(4)
+    c[0].metric("7-day volatility", pct(metrics["volatility_7d"]), help="annualised, daily log returns")
+    c[1].metric("30-day volatility", pct(metrics["volatility_30d"]), help="annualised, daily log returns")
+    c[2].metric("30-day average (USD)", "n/a" if metrics["ma_30"] is None else f"{metrics['ma_30']:,.0f}")
     daily = market.daily.loc[market.daily.index >= market.daily.index[-1] - pd.Timedelta(days=365)]
     st.plotly_chart(charts.btc_figure(daily, moving_averages(daily)), width="stretch")
     download(market.daily, "BTC daily history", "btc_daily")
@@ -173,5 +176,9 @@ st.subheader("Market brief")
 toolbox = Toolbox(svc.store, svc.settings, client_factory=lambda: svc.client)
 brief = market_brief(toolbox, None if market.daily.empty else metrics, {"share_worth_running": share.to_dict(),
                                         "best_type_counts": best.value_counts().to_dict()})
+if svc.settings.llm_configured and st.button("Rephrase with the LLM", icon=":material/edit_note:",
+                                            help="The LLM may reword the brief; a version with new numbers is rejected"):
+    with st.spinner("Asking the LLM…"):
+        brief = phrase_brief(svc.settings, {"btc": None if market.daily.empty else metrics}, brief)
 st.markdown(brief)
-st.caption("Written by the built-in analyst from the numbers on this page.")
+st.caption("Written from the numbers on this page; no figure is added by the LLM.")

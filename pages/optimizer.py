@@ -132,8 +132,8 @@ else:
               f"{solution.profit - current_profit:+,.2f} vs current")
     m2.metric("Current profit per period", money(current_profit))
     m3.metric("Power used", f"{solution.power_used / 1000:,.0f} kW", f"of {power_limit / 1000:,.0f} kW",
-              delta_color="off")
-    m4.metric("One more kW is worth", f"{ex.value_per_kw:,.2f}", "per period", delta_color="off")
+              delta_color="off", delta_arrow="off")
+    m4.metric("One more kW is worth", f"{ex.value_per_kw:,.2f}", "per period", delta_color="off", delta_arrow="off")
     st.markdown(ex.rationale)
     if solution.binding:
         st.caption("Binding: " + "; ".join(solution.binding))

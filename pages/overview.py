@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from optera import charts
+from optera.backtest import run_backtest
 from optera.economics import allocation_economics, breakdown
 from optera.models import LABELS
 from optera.service import SYNC_INTERVAL
@@ -65,11 +66,12 @@ def body() -> None:
         used = status.total_power_used
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Power used", f"{used / 1000:,.0f} kW", help=f"of {limit / 1000:,.0f} kW site limit")
-        c2.metric("Revenue per period", money(status.total_revenue), per_day(svc, status.total_revenue),
-                  delta_color="off")
-        c3.metric("Cost per period", money(status.total_power_cost), per_day(svc, status.total_power_cost),
-                  delta_color="off")
-        c4.metric("Profit per period", money(status.profit), per_day(svc, status.profit), delta_color="off")
+        c2.metric("Revenue per period", money(status.total_revenue))
+        c3.metric("Cost per period", money(status.total_power_cost))
+        c4.metric("Profit per period", money(status.profit))
+        st.caption(f"Per day ({svc.settings.periods_per_day:g} periods of {svc.settings.period_minutes:g} min): "
+                   f"revenue {per_day(svc, status.total_revenue)}, cost {per_day(svc, status.total_power_cost)}, "
+                   f"profit {per_day(svc, status.profit)}.")
         share = min(used / limit, 1.0) if limit else 0.0
         st.progress(share, text=f"{used:,.0f} W of {limit:,.0f} W ({used / limit:.1%} of the limit)")
         rows = breakdown(status.allocation, now, svc.inventory())
@@ -91,7 +93,10 @@ def body() -> None:
     st.plotly_chart(charts.price_history_figure(prices), width="stretch")
     if snap is not None:
         econ = allocation_economics(prices, snap[0].allocation, svc.inventory())
-        st.plotly_chart(charts.economics_figure(econ, "Revenue, cost and profit of the current allocation"),
+        econ["optimum"] = run_backtest(prices, "optimal", limit, caps=svc.caps() or None,
+                                       inventory=svc.inventory()).series["optimum_profit"].to_numpy()
+        st.plotly_chart(charts.economics_figure(econ, "Current allocation over history, against the per-interval "
+                                                      "optimum"),
                         width="stretch")
     st.caption(f"{len(prices):,} price points in range; charts show at most {charts.MAX_POINTS:,} per line "
                "(bucket means).")

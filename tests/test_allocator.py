@@ -286,3 +286,37 @@ def test_profit_curve_is_optimal_and_flags_mix_changes():
     mixes = df[NAMES].to_numpy()
     changed = [False] + [bool((mixes[i] != mixes[i - 1]).any()) for i in range(1, len(mixes))]
     assert df["mix_change"].tolist() == changed and any(changed)
+
+
+def test_joint_output_conflict_counts_the_other_minimum():
+    prices = Prices(TS, 3.0, 4.0, 2.0)
+    s = solve(prices, 1_000_000, Constraints(min_hashrate=300_000, min_tokens=3_000_000))
+    assert not s.feasible
+    # 300 kW of miners leave 700 kW: 46 asics (690 kW, 2,300,000) + 2 gpu (2,000)
+    assert s.conflicts == ["min tokens 3,000,000 exceeds what the power limit 1,000,000 W and "
+                           "min hashrate 300,000 allow (max 2,302,000)"]
+
+
+def test_binding_constraints_are_named():
+    prices = Prices(TS, 3.0, 4.0, 2.0)
+    c = Constraints(caps={"asic_compute": 20}, min_tokens=1_000_000, min_inference_share=0.6)
+    s = solve(prices, 1_000_000, c)
+    # asic is capped at 20 (300 kW, 1,000,000 tokens); a 60% inference share caps the total at 500 kW,
+    # so 20 immersion miners fill the rest and 500 kW stay unused
+    assert s.allocation == Allocation(immersion_miners=20, asic_compute=20)
+    assert set(s.binding) == {"cap asic_compute<=20", "min inference share 60%", "min tokens 1,000,000"}
+    s = solve(prices, 1_000_000, Constraints(max_moved=10), Allocation(gpu_compute=30))
+    assert "max moved 10" in s.binding
+
+
+def test_explain_and_curve_handle_edge_cases():
+    prices = Prices(TS, 3.0, 4.0, 2.0)
+    c = Constraints(locks={"asic_compute": 80})
+    s = solve(prices, 1_000_000, c)
+    ex = explain(s, prices, 1_000_000, c)
+    assert ex.rationale == s.message and math.isnan(ex.value_per_kw)
+    # free energy: the default range falls back to 1.2x the highest break-even energy price (asic: 100/15)
+    df = profit_curve(Prices(TS, 0.0, 4.0, 2.0), 30_000)
+    assert df["energy_price"].iloc[-1] == pytest.approx(1.2 * 100_000 / 15_000)
+    curve = profit_curve(prices, 1_000_000, c, energy_prices=[1.0, 2.0])
+    assert curve["profit"].isna().all() and not curve["mix_change"].any()

@@ -214,7 +214,8 @@ def test_every_page_slider_deploy_and_chat_in_chromium(tmp_path):
 
 
 @pytest.mark.xfail(strict=False, reason="pages/ is also Streamlit's legacy auto-pages folder: a deep link or reload "
-                   "on /optimizer runs pages/optimizer.py alone, without app.py (no sidebar, no sync); reported")
+                   "on /optimizer runs pages/optimizer.py alone, without app.py (legacy nav 'app, chat, intel, ...', "
+                   "no page config); reported")
 def test_deep_link_to_a_page_keeps_sidebar_and_data(tmp_path):
     """A bookmark or a browser reload on /optimizer must show the same app as navigating there."""
     from playwright.sync_api import sync_playwright
@@ -241,6 +242,9 @@ def test_deep_link_to_a_page_keeps_sidebar_and_data(tmp_path):
                 _shot(page, "optimizer_deep_link")
                 sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
                 assert "Data source" in sidebar, sidebar
+                links = [t.strip() for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+                assert [re.sub(r"^\w+\n", "", t).strip() for t in links] == ["Overview", "Optimizer", "Intel", "Chat"], \
+                    links
                 page.locator('[data-testid="stMetric"]').filter(has_text="Optimal profit per period").first \
                     .wait_for(timeout=20_000)
             finally:

@@ -211,7 +211,6 @@ def test_locked_db_page_shows_message_not_traceback(isolated, monkeypatch):
         holder.join()
     assert not at.exception, [e.value for e in at.exception]
     text = "\n".join(str(e.value) for e in list(at.error) + list(at.warning) + list(at.sidebar.warning) + list(at.toast))
-    print("TREE", [str(e.value) for e in at.sidebar.caption], sqlite3.connect(str(isolated / "optera.db")).execute("select * from sync_log").fetchall())
     assert "locked" in text.lower() or "busy" in text.lower(), text
 
 

@@ -12,7 +12,7 @@ from optera.config import Secret, Settings
 from optera.mara import (AuthError, BadResponseError, MaraClient, MaraError, RateLimitedError, RefusedError,
                          UnavailableError, client_from_settings)
 from optera.models import DEFAULT_INVENTORY, Allocation
-from optera.sim.api import DEMO_KEY
+from optera.sim.api import DEMO_ALLOCATION, DEMO_KEY
 from optera.sim.prices import PriceModel
 
 from faultserver import FIXED_NOW
@@ -47,7 +47,9 @@ def test_inventory_site_and_status(client):
     site = client.get_site()
     assert site.name == "optera-demo" and site.power == 1_000_000
     status = client.get_status()
-    assert status.allocation == Allocation() and status.total_power_used == 0
+    # the demo site starts on the hackathon prototype's fallback allocation
+    assert status.allocation == Allocation(**DEMO_ALLOCATION)
+    assert status.total_power_used == 5 * 5000 + 10 * 10000 + 30 * 5000 + 20 * 15000
 
 
 def test_set_allocation_then_status_reads_it_back(client, sim_server):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from optera.models import Prices
-from optera.sim.api import DEMO_KEY, Simulator
+from optera.sim.api import DEMO_ALLOCATION, DEMO_KEY, Simulator
 from optera.sim.prices import PriceModel
 
 REAL_FIRST = datetime(2025, 6, 21, 12, 0)
@@ -127,7 +127,7 @@ def test_create_site_then_use_its_key(tmp_path):
     assert status == 200 and site["name"] == "north" and "api_key" not in site
     # the new site's allocation is independent of the demo site's
     call(sim, "PUT", "/machines", {"gpu_compute": 2}, headers={"x-api-key": key})
-    assert call(sim, "GET", "/machines", headers=KEY)[1]["gpu_compute"] == 0
+    assert call(sim, "GET", "/machines", headers=KEY)[1]["gpu_compute"] == DEMO_ALLOCATION["gpu_compute"]
     assert call(sim, "POST", "/sites", {"nom": "x"})[0] == 422
 
 

@@ -117,3 +117,23 @@ def test_bad_site_is_not_written(store, fault_server, bad):
     fault_server.set("/sites", body=bad)
     result = sync(fast(fault_server), store)
     assert not result.ok and store.site() is None
+
+
+def test_locked_database_is_a_message_not_an_exception(tmp_path, monkeypatch, fault_server):
+    import sqlite3
+
+    import optera.store
+    from optera.store import Store
+
+    monkeypatch.setattr(optera.store, "BUSY_TIMEOUT_S", 0.1)
+    store = Store(tmp_path / "locked.db")
+    holder = sqlite3.connect(str(tmp_path / "locked.db"))
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = sync(fast(fault_server), store)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not result.ok and result.new_prices == 0
+    assert "locked" in result.message
+    assert store.price_count() == 0

@@ -86,7 +86,7 @@ def money(value: float) -> str:
 
 
 def per_day(svc: Service, value: float) -> str:
-    return f"{value * svc.settings.periods_per_day:,.0f} per day"
+    return f"{value * svc.settings.periods_per_day:,.0f}"
 
 
 def init(key: str, default) -> str:

@@ -27,6 +27,10 @@ from .prices import STEP, PriceModel
 
 DEMO_KEY = "optera-demo-key"
 DEMO_NAME = "optera-demo"
+# The demo site starts where the hackathon prototype fell back to, so a new user
+# sees a running site and what re-optimising it would change.
+DEMO_ALLOCATION = {"air_miners": 0, "hydro_miners": 5, "immersion_miners": 10, "gpu_compute": 30,
+                   "asic_compute": 20}
 DEFAULT_POWER = 1_000_000
 
 
@@ -55,7 +59,10 @@ class Simulator:
         self._sites: dict[str, dict[str, Any]] = {}
         self._load()
         if not any(s["api_key"] == DEMO_KEY for s in self._sites.values()):
-            self._new_site(DEMO_NAME, DEMO_KEY)
+            site = self._new_site(DEMO_NAME, DEMO_KEY)
+            with self._lock:
+                site["allocation"] = dict(DEMO_ALLOCATION)
+                self._save()
 
     # -- state -------------------------------------------------------------------
     def _load(self) -> None:
