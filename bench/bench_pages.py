@@ -73,6 +73,22 @@ def _page_times(db: Path, page: str | None, warm_runs: int = 3) -> tuple[float, 
     return cold, warm
 
 
+def _overview_all(db: Path, warm_runs: int = 3) -> tuple[float, float]:
+    """Overview with the range set to All (every stored point through the chart pipeline)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["OPTERA_DB"] = str(db)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.segmented_control(key="keep_overview_range").set_value("All")
+    cold = _timed_run(at)
+    warm = statistics.median(_timed_run(at) for _ in range(warm_runs))
+    return cold, warm
+
+
 def _slider_moves(db: Path, moves: int = 10) -> float:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -82,7 +98,7 @@ def _slider_moves(db: Path, moves: int = 10) -> float:
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    at.switch_page("pages/optimizer.py").run()
+    at.switch_page("views/optimizer.py").run()
     times = []
     for i in range(moves):
         at.slider(key="keep_opt_energy_price").set_value(round(0.2 + 0.07 * i, 2))
@@ -142,12 +158,14 @@ def main() -> None:
         rows.append(("Fill store (PriceModel.series + upsert)", f"{n7:,} points", f"{fill7:.2f} s", ""))
         rows.append(("Fill store (PriceModel.series + upsert)", f"{n365:,} points", f"{fill365:.2f} s", ""))
         _page_times(db7, None, 1)  # warm the imports once so the first row is not an import benchmark
-        for label, db, n in (("Overview", db7, n7), ("Overview", db365, n365)):
+        for label, db, n in (("Overview (default range 7 d)", db7, n7), ("Overview (default range 7 d)", db365, n365)):
             cold, warm = _page_times(db, None)
             rows.append((label, f"{n:,} points", f"{cold:.2f} s", f"{warm:.2f} s"))
+        cold, warm = _overview_all(db365)
+        rows.append(("Overview, range All", f"{n365:,} points", f"{cold:.2f} s", f"{warm:.2f} s"))
         move = _slider_moves(db365)
         rows.append(("Optimizer rerun after a slider move (median of 10)", f"{n365:,} points", "", f"{move:.2f} s"))
-        cold, warm = _page_times(db365, "pages/intel.py")
+        cold, warm = _page_times(db365, "views/intel.py")
         rows.append(("Intel", f"{n365:,} points", f"{cold:.2f} s", f"{warm:.2f} s"))
         rows.append(("`streamlit run app.py` until /_stcore/health answers", "", f"{_startup(db7):.2f} s", ""))
     print("| what | history | first run (empty caches) | warm rerun (median) |")

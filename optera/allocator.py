@@ -79,6 +79,8 @@ class Explanation:
 
 # -- validation ----------------------------------------------------------------
 
+MAX_INPUT = 1e15  # far beyond any real price or power; keeps every product finite in float64
+
 def _finite_nonneg(name: str, value: Any, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -89,6 +91,8 @@ def _finite_nonneg(name: str, value: Any, *, allow_none: bool = False) -> float 
         raise ValidationError(name, value, "must be a finite number")
     if v < 0:
         raise ValidationError(name, value, "must not be negative")
+    if v > MAX_INPUT:
+        raise ValidationError(name, value, f"is too large to compute with (at most {MAX_INPUT:.0e})")
     return v
 
 

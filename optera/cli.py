@@ -10,7 +10,7 @@ import argparse
 import json
 import math
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Sequence
 
 from .config import load_settings
@@ -156,15 +156,25 @@ def _service():
         raise SourceError(str(e)) from None
 
 
+def _fresh(svc) -> None:
+    """Sync if the stored data is older than one price interval; warn (not fail) if that fails."""
+    result = svc.ensure_fresh()
+    if result is not None and not result.ok:
+        latest = svc.latest_prices()
+        if latest is not None:
+            print(f"optera: warning: {result.message}; using stored prices from {latest.timestamp:%Y-%m-%d %H:%M} UTC",
+                  file=sys.stderr)
+
+
 def _latest_prices(svc, args) -> Prices:
     given = (args.energy_price, args.hash_price, args.token_price)
+    if None in given:
+        _fresh(svc)
     latest = svc.latest_prices()
     if latest is None and None in given:
-        result = svc.refresh()
-        latest = svc.latest_prices()
-        if latest is None:
-            raise SourceError(f"no stored prices and the sync failed: {result.message}")
-    stamp = latest.timestamp if latest else datetime.utcnow().replace(microsecond=0)
+        message = svc.last_result.message if svc.last_result else "no data"
+        raise SourceError(f"no stored prices and the sync failed: {message}")
+    stamp = latest.timestamp if latest else datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     return Prices(
         stamp,
         args.energy_price if args.energy_price is not None else latest.energy_price,
@@ -323,8 +333,7 @@ def cmd_backtest(args) -> int:
         except (ValueError, ValidationError) as e:
             raise UsageError(f"bad prices CSV: {e}") from None
     else:
-        if svc.store.price_count() == 0:
-            svc.refresh()
+        _fresh(svc)
         prices = svc.store.price_history(args.start, args.end)
     if prices.empty:
         raise UsageError("no price data in the chosen window")

@@ -213,9 +213,6 @@ def test_every_page_slider_deploy_and_chat_in_chromium(tmp_path):
         _stop(sim)
 
 
-@pytest.mark.xfail(strict=False, reason="pages/ is also Streamlit's legacy auto-pages folder: a deep link or reload "
-                   "on /optimizer runs pages/optimizer.py alone, without app.py (legacy nav 'app, chat, intel, ...', "
-                   "no page config); reported")
 def test_deep_link_to_a_page_keeps_sidebar_and_data(tmp_path):
     """A bookmark or a browser reload on /optimizer must show the same app as navigating there."""
     from playwright.sync_api import sync_playwright

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 from datetime import datetime, timedelta
@@ -271,9 +270,13 @@ def _expected_rows(fault: str) -> list[tuple]:
 
 
 def _assert_store_ok(store, fault, synced: bool = True):
+    """Stored prices are the good ones, plus the fault's new points only where they are valid.
+
+    synced=False: the surface may or may not have synced (commands that sync only when stale).
+    """
     rows = _rows(store)
-    expected = _expected_rows(fault if synced else None)
-    assert rows == expected, f"{fault}: stored prices changed wrongly ({len(rows)} rows, expected {len(expected)})"
+    allowed = [_expected_rows(fault)] if synced else [_expected_rows(fault), _expected_rows(None)]
+    assert rows in allowed, f"{fault}: stored prices changed wrongly ({len(rows)} rows)"
     for _, e, h, t in rows:
         assert all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in (e, h, t))
 
@@ -334,8 +337,10 @@ def test_cli_surface(env, server, capsys, fault, command):
     assert "internal error" not in err, err
     _assert_store_ok(_store(), fault, synced=command in ("sync", "status"))
     if code != 0:
+        # one line per problem: warnings ("optera: warning: ...") then the error that stopped the command
         lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("optera: ") and len(lines[0]) > 12, err
+        assert lines and all(line.startswith("optera: ") for line in lines), err
+        assert not lines[-1].startswith("optera: warning") and len(lines[-1]) > 12, err
     if command == "sync":
         if fault in VALID_DATA:
             assert code == 0, err
@@ -366,10 +371,10 @@ def test_cli_surface(env, server, capsys, fault, command):
 # -- surface 3: the pages (AppTest) ------------------------------------------------------
 
 PAGES = {
-    "overview": "pages/overview.py",
-    "optimizer": "pages/optimizer.py",
-    "intel": "pages/intel.py",
-    "chat": "pages/chat.py",
+    "overview": "views/overview.py",
+    "optimizer": "views/optimizer.py",
+    "intel": "views/intel.py",
+    "chat": "views/chat.py",
 }
 
 

@@ -79,7 +79,7 @@ def test_overview_failing_source_keeps_cached_data(monkeypatch):
 
 
 def test_optimizer_slider_moves_result():
-    at = app("pages/optimizer.py")
+    at = app("views/optimizer.py")
     first = metric(at, "Optimal profit per period").value
     at.slider(key="keep_opt_energy_price").set_value(0.0).run()
     assert not at.exception
@@ -90,7 +90,7 @@ def test_optimizer_slider_moves_result():
 
 
 def test_optimizer_table_matches_hand_calculation():
-    at = app("pages/optimizer.py")
+    at = app("views/optimizer.py")
     at.slider(key="keep_opt_energy_price").set_value(0.5).run()
     at.slider(key="keep_opt_hash_price").set_value(2.0).run()
     at.slider(key="keep_opt_token_price").set_value(1.0).run()
@@ -104,14 +104,14 @@ def test_optimizer_table_matches_hand_calculation():
 
 
 def test_optimizer_impossible_constraints_message():
-    at = app("pages/optimizer.py")
+    at = app("views/optimizer.py")
     at.number_input(key="keep_lock_asic_compute").set_value(500).run()
     assert not at.exception
     assert any("No allocation satisfies" in e.value for e in at.error)
 
 
 def test_optimizer_manual_editor_validates_and_repairs():
-    at = app("pages/optimizer.py")
+    at = app("views/optimizer.py")
     at.number_input(key="keep_manual_asic_compute").set_value(100).run()
     assert any("exceeds" in w.value for w in at.warning)
     [b for b in at.button if b.label == "Repair"][0].click().run()
@@ -121,15 +121,15 @@ def test_optimizer_manual_editor_validates_and_repairs():
 
 
 def test_widget_values_survive_page_switch():
-    at = app("pages/optimizer.py")
+    at = app("views/optimizer.py")
     at.slider(key="keep_opt_energy_price").set_value(1.23).run()
-    at.switch_page("pages/overview.py").run()
-    at.switch_page("pages/optimizer.py").run()
+    at.switch_page("views/overview.py").run()
+    at.switch_page("views/optimizer.py").run()
     assert at.slider(key="keep_opt_energy_price").value == pytest.approx(1.23)
 
 
 def test_chat_answers_and_history_survives_rerun():
-    at = app("pages/chat.py")
+    at = app("views/chat.py")
     at.chat_input[0].set_value("what is the best allocation?").run()
     assert not at.exception
     assert len(at.chat_message) >= 2
@@ -141,6 +141,6 @@ def test_chat_answers_and_history_survives_rerun():
 
 
 def test_intel_page_renders():
-    at = app("pages/intel.py")
+    at = app("views/intel.py")
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 3

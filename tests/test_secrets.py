@@ -129,6 +129,15 @@ def world(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("OPTERA_DB", str(tmp_path / "secrets.db"))
     monkeypatch.setenv("OPTERA_SIM_STATE", str(tmp_path / "app_sim.json"))
     monkeypatch.setattr("optera.btc.yfinance_fetcher", _offline)
+    import optera.mara
+    import optera.service
+
+    real = optera.mara.client_from_settings
+
+    def quick(settings, **kwargs):  # no retry waits: the 500 phase would otherwise sleep for seconds
+        return real(settings, **{"retries": 1, "backoff": 0.0, **kwargs})
+
+    monkeypatch.setattr(optera.service, "client_from_settings", quick)
     caplog.set_level(logging.DEBUG)
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -190,16 +199,16 @@ def test_keys_never_leak_through_pages_cli_logs_errors_or_disk(world, capsys, ca
     at = AppTest.from_file("../app.py", default_timeout=90)
     at.run()
     pages = {}
-    for path in ("pages/overview.py", "pages/optimizer.py", "pages/intel.py", "pages/chat.py"):
+    for path in ("views/overview.py", "views/optimizer.py", "views/intel.py", "views/chat.py"):
         at.switch_page(path).run()
         pages[path] = _tree_text(at) + _tree_text(at.sidebar)
-    at.switch_page("pages/optimizer.py").run()
+    at.switch_page("views/optimizer.py").run()
     # the dialog's own button cannot be clicked under AppTest (a fragment rerun); the browser test deploys
     # through it, and every surface shares optera.deploy, exercised here by the CLI
     at.slider(key="keep_opt_energy_price").set_value(0.01).run()
     [b for b in at.button if "Deploy the optimal allocation" in (b.label or "")][0].click().run()
     pages["optimizer deploy dialog"] = _tree_text(at)
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("views/chat.py").run()
     at.chat_input[0].set_value("best allocation").run()
     pages["chat after question"] = _tree_text(at)
     for name, text in pages.items():
@@ -233,7 +242,7 @@ def test_keys_never_leak_through_pages_cli_logs_errors_or_disk(world, capsys, ca
             assert not leaks(out + err), (status, argv, leaks(out + err))
         # and a page refresh on the same failures
         st.cache_resource.clear()
-        at.switch_page("pages/overview.py").run()
+        at.switch_page("views/overview.py").run()
         at.sidebar.button(key="refresh_now").click().run()
         text = _tree_text(at) + _tree_text(at.sidebar)
         assert not leaks(text), (status, leaks(text))

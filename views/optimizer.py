@@ -171,11 +171,14 @@ def confirm_deploy(target: Allocation, action: str) -> None:
     st.dataframe(pd.DataFrame([{"Machine type": LABELS[r["type"]], "Current": r["current"], "New": r["target"],
                                 "Change": r["change"], "Power change (W)": r["power_change"]} for r in rows]),
                  hide_index=True, width="stretch")
-    st.markdown(f"Power after deploy: **{target.power(inventory):,.0f} W** of {site_limit:,.0f} W.")
-    if st.button("Deploy", type="primary", key="confirm_deploy_button"):
+    st.markdown(f"Power after deploy: **{target.power(inventory):,.0f} W** of {site_limit:,.0f} W. Profit at the "
+                f"what-if prices: {money(current.profit(prices, inventory))} → "
+                f"**{money(target.profit(prices, inventory))}** per period.")
+    left, right = st.columns([1, 5])
+    if left.button("Deploy", type="primary", key="confirm_deploy_button"):
         run_deploy(target, action)
         st.rerun()
-    if st.button("Cancel", key="cancel_deploy_button"):
+    if right.button("Cancel", key="cancel_deploy_button"):
         st.rerun()
 
 

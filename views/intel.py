@@ -167,7 +167,7 @@ st.caption("Out-of-sample error on this window (rolling origins), exponential sm
 st.dataframe(fc.errors, width="stretch")
 if st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:"):
     st.session_state["forecast_preset"] = fc.as_whatif
-    st.switch_page("pages/optimizer.py")
+    st.switch_page("views/optimizer.py")
 download(pd.concat({n: fc.frame[n] for n in ("energy_price", "hash_price", "token_price")}, axis=1), "forecast",
          "forecast")
 
