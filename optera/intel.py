@@ -57,6 +57,12 @@ def profit_per_kw(prices: pd.DataFrame, inventory: Inventory = DEFAULT_INVENTORY
     return unit_profit(prices, inventory) / (power / 1000.0)
 
 
+def hourly_profile(prices: pd.DataFrame, inventory: Inventory = DEFAULT_INVENTORY) -> pd.DataFrame:
+    """Mean profit per kW of each type by hour of day (UTC): when in the day each type pays."""
+    per_kw = profit_per_kw(prices, inventory)
+    return per_kw.groupby(per_kw.index.hour).mean().rename_axis("hour (UTC)")
+
+
 def best_type_timeline(prices: pd.DataFrame, inventory: Inventory = DEFAULT_INVENTORY) -> pd.Series:
     """The type with the highest profit per kW in each interval; "none" when no type is profitable."""
     per_kw = profit_per_kw(prices, inventory)

@@ -128,3 +128,17 @@ def test_correlations_with_too_few_points_say_so():
 def test_missing_column_is_a_clear_error():
     with pytest.raises(ValueError, match="token_price"):
         intel.unit_profit(frame().drop(columns="token_price"))
+
+
+def test_hourly_profile_is_the_mean_per_hour_by_hand():
+    from optera.intel import hourly_profile
+
+    idx = pd.to_datetime(["2025-01-01T01:00", "2025-01-01T01:30", "2025-01-02T01:10", "2025-01-01T02:00"])
+    frame = pd.DataFrame({"energy_price": [1.0, 2.0, 3.0, 0.0], "hash_price": [2.0, 2.0, 2.0, 1.0],
+                          "token_price": [0.0, 0.0, 0.0, 0.0]}, index=idx)
+    prof = hourly_profile(frame)
+    # hydro: per kW = 1000 * (hash - energy) (5000 hashrate per 5000 W)
+    assert prof.loc[1, "hydro_miners"] == pytest.approx(1000 * ((2 - 1) + (2 - 2) + (2 - 3)) / 3)
+    assert prof.loc[2, "hydro_miners"] == pytest.approx(1000 * 1.0)
+    # gpu earns nothing at token 0 and pays 1000 * energy per kW
+    assert prof.loc[1, "gpu_compute"] == pytest.approx(-1000 * 2.0)

@@ -92,6 +92,9 @@ st.subheader("Which machines pay, and when")
 per_kw = intel.profit_per_kw(prices, inventory)
 st.plotly_chart(charts.lines_figure(per_kw, "Profit per kW per period, by machine type", "per kW"),
                 width="stretch")
+hourly = intel.hourly_profile(prices, inventory)
+st.plotly_chart(charts.lines_figure(hourly, "When in the day each type pays: mean profit per kW by hour (UTC)",
+                                    "per kW"), width="stretch")
 best = intel.best_type_timeline(prices, inventory)
 st.plotly_chart(charts.timeline_figure(best, "Best machine type per interval (profit per kW)"),
                 width="stretch")
@@ -110,8 +113,10 @@ left.dataframe(share_table, hide_index=True, width="stretch",
                    min_value=0.0, max_value=1.0, format="percent")})
 stats = intel.summary_stats(prices)
 right.dataframe(stats, width="stretch")
-download(per_kw.join(be, lsuffix="_profit_per_kw", rsuffix="_break_even_energy"), "profitability", "profitability")
+download(per_kw.add_suffix("_profit_per_kw").join(be.add_suffix("_break_even_energy")), "profitability",
+         "profitability")
 download(stats, "summary statistics", "summary_stats")
+download(hourly, "profit by hour of day", "hourly_profile")
 
 corr = intel.correlations(prices, market.daily)
 corr_matrix = corr[0] if isinstance(corr, tuple) else corr
@@ -124,11 +129,13 @@ else:
 
 # -- backtests ----------------------------------------------------------------------
 st.subheader("Backtests")
-b1, b2, b3 = st.columns(3)
+b1, b2, b3, b4 = st.columns([1, 1, 1, 2])
 switching = b1.number_input("Switching cost per unit moved", min_value=0.0, step=1.0,
                             key=init("keep_bt_switching", 0.0))
+min_hold = b3.number_input("Minimum hold (intervals)", min_value=0, step=1, key=init("keep_bt_hold", 0),
+                           help="After a switch, keep the new allocation at least this many intervals")
 limit_kw = b2.number_input("Power limit (kW)", min_value=0, step=10, key=init("keep_bt_power", int(svc.power_limit() // 1000)))
-upload = b3.file_uploader("Or your own prices (CSV: timestamp,energy_price,hash_price,token_price)", type="csv")
+upload = b4.file_uploader("Or your own prices (CSV: timestamp,energy_price,hash_price,token_price)", type="csv")
 bt_prices, label = prices, "stored history"
 if upload is not None:
     try:
@@ -138,14 +145,17 @@ if upload is not None:
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner=False)
-def _compare(frame: pd.DataFrame, limit: float, current, switching: float):
-    table = compare_strategies(frame, limit, current, caps=svc.caps() or None, switching_cost=switching)
-    optimal = run_backtest(frame, "optimal", limit, caps=svc.caps() or None, switching_cost=switching)
+def _compare(frame: pd.DataFrame, limit: float, current, switching: float, min_hold: int):
+    table = compare_strategies(frame, limit, current, caps=svc.caps() or None, switching_cost=switching,
+                               min_hold=min_hold)
+    optimal = run_backtest(frame, "optimal", limit, caps=svc.caps() or None, switching_cost=switching,
+                           min_hold=min_hold)
     return table, optimal.series
 
 
 try:
-    table, series = _compare(bt_prices, float(limit_kw) * 1000, svc.current_allocation(), float(switching))
+    table, series = _compare(bt_prices, float(limit_kw) * 1000, svc.current_allocation(), float(switching),
+                             int(min_hold))
     st.caption(f"Over {label}: {len(bt_prices):,} intervals. Capture = profit as a share of the per-interval optimum.")
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"capture": st.column_config.NumberColumn(format="percent")})
