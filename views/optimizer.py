@@ -147,13 +147,17 @@ else:
         "Current profit": cur_rows[n]["profit"], "Optimal profit": opt_rows[n]["profit"],
     } for n in MACHINE_TYPES])
     st.dataframe(side, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                for c in ("Current profit", "Optimal profit")})
+                 column_config={**{c: st.column_config.NumberColumn(format="localized")
+                                   for c in ("Current power (W)", "Optimal power (W)")},
+                                **{c: st.column_config.NumberColumn(format="%.2f")
+                                   for c in ("Current profit", "Optimal profit")}})
     left, right = st.columns(2)
     left.plotly_chart(charts.allocation_figure(
         [{"type": n, "current_profit": cur_rows[n]["profit"], "optimal_profit": opt_rows[n]["profit"]}
          for n in MACHINE_TYPES], "profit", "Profit by type (per period)"), width="stretch")
-    top = max(latest.energy_price * 2.5, prices.energy_price * 1.2, 0.5)
+    # up to where the last type stops paying, so every change of the optimal mix is on the chart
+    highest_break_even = max(ex.break_even[n]["break_even_energy_price"] for n in MACHINE_TYPES)
+    top = max(highest_break_even * 1.1, prices.energy_price * 1.2, 0.5)
     curve = _curve(prices.hash_price, prices.token_price, power_limit, constraints, current, round(top, 4))
     right.plotly_chart(charts.profit_curve_figure(curve, prices.energy_price, solution.profit),
                        width="stretch")

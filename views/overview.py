@@ -80,8 +80,9 @@ def body() -> None:
                                "Cost": r["cost"], "Profit": status.revenue[r["type"]] - r["cost"]}
                               for r in rows])
         st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                    for c in ("Revenue", "Cost", "Profit")})
+                     column_config={"Power (W)": st.column_config.NumberColumn(format="localized"),
+                                    **{c: st.column_config.NumberColumn(format="%.2f")
+                                       for c in ("Revenue", "Cost", "Profit")}})
         st.caption(f"As reported by the site at {fetched:%Y-%m-%d %H:%M:%S} UTC; revenue and cost are per period "
                    f"({svc.settings.period_minutes:g} min), per-day figures assume that period. "
                    "Cost per type is at the latest energy price.")
