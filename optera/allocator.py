@@ -75,6 +75,8 @@ class Explanation:
     diff: dict
     rationale: str
     value_per_kw_per_day: float = 0.0
+    next_step_kw: float = 0.0  # the extra power (one unit's worth) that pays most per kW
+    next_step_value: float = 0.0  # the profit per period that step adds
 
 
 # -- validation ----------------------------------------------------------------
@@ -488,6 +490,14 @@ def explain(solution: Solution, prices: Prices, power_limit: float, constraints:
         return Explanation([], math.nan, break_even, {}, solution.message, math.nan)
     more = solve(prices, power_limit + 1000.0, constraints, current, inventory)
     value = (more.net_profit - solution.net_profit) if more.feasible else 0.0
+    # Machines come in 3.5-15 kW units, so one kW alone often adds nothing; the step of
+    # one unit's power that adds most per kW says what more power is really worth.
+    step_kw, step_value = 0.0, 0.0
+    for extra in sorted({inventory[n].power for n in MACHINE_TYPES}):
+        bigger = solve(prices, power_limit + extra, constraints, current, inventory)
+        gain = (bigger.net_profit - solution.net_profit) if bigger.feasible else 0.0
+        if gain > 1e-9 and (step_kw == 0 or gain / extra > step_value / (step_kw * 1000)):
+            step_kw, step_value = extra / 1000, gain
     alloc = solution.allocation
     diff: dict = {}
     if current is not None:
@@ -517,11 +527,14 @@ def explain(solution: Solution, prices: Prices, power_limit: float, constraints:
     if solution.binding:
         sentences.append("Binding: " + ", ".join(solution.binding) + ".")
     sentences.append(f"One more kW is worth {value:,.2f} per period ({value * periods_per_day:,.0f} per day).")
+    if step_kw and value < step_value / step_kw - 1e-9:
+        sentences.append(f"Power comes in whole machines: {step_kw:g} kW more would add {step_value:,.2f} per period "
+                         f"({step_value / step_kw:,.2f} per kW).")
     if diff:
         sentences.append(f"Against the current allocation this moves {diff['moved']} units and changes profit by "
                          f"{diff['profit_per_period']:+,.2f} per period ({diff['profit_per_day']:+,.0f} per day).")
     return Explanation(list(solution.binding), value, break_even, diff, " ".join(sentences),
-                       value * periods_per_day)
+                       value * periods_per_day, step_kw, step_value)
 
 
 def profit_curve(prices: Prices, power_limit: float, constraints: Constraints | None = None,

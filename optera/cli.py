@@ -262,7 +262,7 @@ def cmd_deploy(args) -> int:
             print("Cancelled; nothing was sent.")
             return 1
     result = deploy(svc.client, svc.store, target, power_limit=limit, caps=dict(args.max) or None,
-                    source="cli", inventory=svc.inventory())
+                    source="cli", inventory=svc.inventory(), expected_current=current)
     if args.json:
         print(json.dumps({"ok": result.ok, "message": result.message, "requested": result.requested.to_dict(),
                           "readback": result.readback.to_dict() if result.readback else None,

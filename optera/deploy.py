@@ -39,7 +39,8 @@ def diff(current: Allocation | None, target: Allocation, inventory: Inventory = 
 
 def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, int], *, power_limit: float,
            caps: Mapping[str, int] | None = None, action: str = "deploy", source: str = "app",
-           inventory: Inventory = DEFAULT_INVENTORY) -> DeployResult:
+           inventory: Inventory = DEFAULT_INVENTORY, expected_current: Allocation | None = None) -> DeployResult:
+    """Send `target` if it is valid and the site still runs `expected_current` (the diff the user confirmed)."""
     counts = target.to_dict() if isinstance(target, Allocation) else dict(target)
     issues = validate(counts, power_limit, caps, inventory)
     previous = _current(client, store)
@@ -49,7 +50,13 @@ def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, i
         audit = store.record_deployment(action=action, requested=requested, previous=previous,
                                         result="invalid", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
-    requested = Allocation.from_counts(counts)
+    requested = _lenient(counts)
+    if expected_current is not None and previous is not None and previous != expected_current:
+        message = ("Not sent: the site's allocation changed since you confirmed the diff "
+                   f"(it now runs {_describe(previous)}). Review the new diff and confirm again.")
+        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+                                        result="stale", message=message, source=source)
+        return DeployResult(False, message, requested, previous, None, audit)
     try:
         client.set_allocation(requested)
     except RefusedError as e:
@@ -93,8 +100,12 @@ def _current(client: MaraClient, store: Store) -> Allocation | None:
         return snap[0].allocation if snap else None
 
 
+def _describe(allocation: Allocation) -> str:
+    return ", ".join(f"{n} {allocation[n]}" for n in MACHINE_TYPES if allocation[n]) or "nothing"
+
+
 def _lenient(counts: Mapping[str, object]) -> Allocation:
-    """A best-effort record of an invalid request, for the audit trail."""
+    """Whole non-negative counts: exact for a validated request, best effort for an invalid one."""
     safe = {}
     for name in MACHINE_TYPES:
         try:

@@ -254,8 +254,11 @@ def client_from_settings(settings, **kwargs) -> MaraClient:
         sim = Simulator(state_path=settings.sim_state)
         return MaraClient(settings.base_url, DEMO_KEY, transport=sim.transport(), **kwargs)
     key = settings.mara_api_key.get() if settings.mara_api_key else None
-    if key is None and urlsplit(settings.base_url).hostname in ("127.0.0.1", "localhost", "::1"):
-        from .sim.api import DEMO_KEY
+    try:
+        if key is None and urlsplit(settings.base_url).hostname in ("127.0.0.1", "localhost", "::1"):
+            from .sim.api import DEMO_KEY
 
-        key = DEMO_KEY  # a local `optera sim` always has the demo site
-    return MaraClient(settings.base_url, key, **kwargs)
+            key = DEMO_KEY  # a local `optera sim` always has the demo site
+        return MaraClient(settings.base_url, key, **kwargs)
+    except (httpx.InvalidURL, ValueError, TypeError) as e:
+        raise MaraError(f"MARA_API_URL {settings.base_url!r} is not a valid URL ({e}).") from None

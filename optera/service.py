@@ -61,8 +61,17 @@ class Service:
     def refresh(self) -> SyncResult:
         """Sync now (callers wanting at most one sync per interval use ensure_fresh)."""
         with self._sync_lock:
-            self.last_result = sync(self.client, self.store)
+            return self._sync()
+
+    def _sync(self) -> SyncResult:
+        try:
+            client = self.client
+        except MaraError as e:  # e.g. a malformed MARA_API_URL: a message, like any other failed sync
+            self.store.log_sync(False, 0, e.message)
+            self.last_result = SyncResult(ok=False, new_prices=0, message=e.message, status=None, errors=[e.message])
             return self.last_result
+        self.last_result = sync(client, self.store)
+        return self.last_result
 
     def ensure_fresh(self, max_age: timedelta = SYNC_INTERVAL) -> SyncResult | None:
         """Sync if the last attempt is older than max_age; never blocks on a running sync."""
@@ -72,8 +81,7 @@ class Service:
         if not self._sync_lock.acquire(blocking=False):
             return None
         try:
-            self.last_result = sync(self.client, self.store)
-            return self.last_result
+            return self._sync()
         finally:
             self._sync_lock.release()
 

@@ -320,3 +320,22 @@ def test_explain_and_curve_handle_edge_cases():
     assert df["energy_price"].iloc[-1] == pytest.approx(1.2 * 100_000 / 15_000)
     curve = profit_curve(prices, 1_000_000, c, energy_prices=[1.0, 2.0])
     assert curve["profit"].isna().all() and not curve["mix_change"].any()
+
+
+def test_next_power_step_is_worth_what_a_whole_machine_adds():
+    """At 1 MW one more kW fits no machine; 5 kW more lets a 67th ASIC replace the immersion miner."""
+    from datetime import datetime
+
+    from optera.allocator import explain, solve
+    from optera.models import Prices
+
+    p = Prices(datetime(2025, 1, 1), 0.6, 1.5, 0.8)
+    s = solve(p, 1_000_000)
+    e = explain(s, p, 1_000_000)
+    asic = 50_000 * 0.8 - 15_000 * 0.6  # 31,000 per unit
+    immersion = 10_000 * 1.5 - 10_000 * 0.6  # 9,000 per unit
+    assert s.profit == pytest.approx(66 * asic + immersion)
+    assert e.value_per_kw == pytest.approx(0.0)
+    assert e.next_step_kw == pytest.approx(5.0)
+    assert e.next_step_value == pytest.approx(67 * asic - (66 * asic + immersion))
+    assert "5 kW more would add 22,000.00" in e.rationale

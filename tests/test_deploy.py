@@ -70,3 +70,18 @@ def test_diff_counts_units_and_power():
     by = {r["type"]: r for r in rows}
     assert by["gpu_compute"]["change"] == -2 and by["gpu_compute"]["power_change"] == -10_000
     assert by["asic_compute"]["change"] == 2 and by["asic_compute"]["power_change"] == 30_000
+
+
+def test_numeric_strings_from_forms_are_deployed_as_integers(client, store, sim_server):
+    result = deploy(client, store, {"air_miners": "5"}, power_limit=1_000_000)
+    assert result.ok and client.get_status().allocation.air_miners == 5
+
+
+def test_site_changed_since_confirmation_is_not_sent(client, store, sim_server):
+    confirmed_against = client.get_status().allocation
+    client.set_allocation(Allocation(gpu_compute=7))  # someone else deploys meanwhile
+    result = deploy(client, store, Allocation(asic_compute=10), power_limit=1_000_000,
+                    expected_current=confirmed_against)
+    assert not result.ok and "changed since you confirmed" in result.message
+    assert client.get_status().allocation == Allocation(gpu_compute=7)
+    assert store.deployments()[0]["result"] == "stale"

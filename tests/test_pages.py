@@ -144,3 +144,11 @@ def test_intel_page_renders():
     at = app("views/intel.py")
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 3
+
+
+def test_malformed_source_url_shows_a_banner(monkeypatch):
+    monkeypatch.setenv("MARA_API_URL", "http://[::1")
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert any("not a valid URL" in w.value for w in at.sidebar.warning) or "not a valid URL" in text_of(at)

@@ -258,3 +258,13 @@ def test_transport_and_real_http_answer_the_same(sim_server):
     r = httpx.put(sim_server.url + "/machines", content=b"[", headers={"X-Api-Key": DEMO_KEY})
     assert r.status_code == 422 and r.headers["content-type"] == "application/json"
     assert httpx.get(sim_server.url + "/missing").status_code == 404
+
+
+def test_two_processes_on_one_state_file_see_each_others_deploys(tmp_path):
+    """The app and a CLI each hold a Simulator on the default file: neither may lose the other's deploy."""
+    app, cli = make_sim(tmp_path), make_sim(tmp_path)
+    assert call(cli, "PUT", "/machines", {"immersion_miners": 7}, KEY)[0] == 200
+    assert call(app, "GET", "/machines", headers=KEY)[1]["immersion_miners"] == 7
+    assert call(app, "PUT", "/machines", {"gpu_compute": 3}, KEY)[0] == 200
+    status = call(cli, "GET", "/machines", headers=KEY)[1]
+    assert status["gpu_compute"] == 3 and status["immersion_miners"] == 0

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from optera.analyst import BuiltinAnalyst
-from optera.deploy import deploy
+from optera.deploy import deploy, diff
 from optera.llm import LLMAgent
 from optera.models import LABELS, Allocation
 from optera.tools import Toolbox
@@ -47,18 +47,20 @@ def confirm_proposal(proposal: dict) -> None:
 
 
 def deploy_proposal(proposal: dict) -> None:
+    current = proposal.get("current")
     result = deploy(svc.client, svc.store, Allocation.from_counts(proposal["target"]),
                     power_limit=svc.power_limit(), caps=svc.caps() or None, source="chat",
-                    inventory=svc.inventory())
+                    inventory=svc.inventory(),
+                    expected_current=Allocation.from_counts(current) if current else None)
     st.session_state["chat_notice"] = (result.ok, result.message)
     svc.store.add_chat("assistant", result.message)
 
 
 def _diff_frame(proposal: dict) -> pd.DataFrame:
-    current = proposal.get("current") or {}
-    return pd.DataFrame([{"Machine type": LABELS.get(name, name), "Current": current.get(name, 0),
-                          "Proposed": value, "Change": value - current.get(name, 0)}
-                         for name, value in proposal["target"].items()])
+    current = Allocation.from_counts(proposal.get("current") or {})
+    rows = diff(current, Allocation.from_counts(proposal["target"]), svc.inventory())
+    return pd.DataFrame([{"Machine type": LABELS[r["type"]], "Current": r["current"], "Proposed": r["target"],
+                          "Change": r["change"], "Power change (W)": r["power_change"]} for r in rows])
 
 
 def show_proposal(proposal: dict, key: str) -> None:

@@ -117,6 +117,7 @@ download(per_kw.add_suffix("_profit_per_kw").join(be.add_suffix("_break_even_ene
          "profitability")
 download(stats, "summary statistics", "summary_stats")
 download(hourly, "profit by hour of day", "hourly_profile")
+download(share_table, "share of intervals worth running", "share_worth_running")
 
 corr = intel.correlations(prices, market.daily)
 corr_matrix = corr[0] if isinstance(corr, tuple) else corr
@@ -145,41 +146,49 @@ if upload is not None:
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner=False)
-def _compare(frame: pd.DataFrame, limit: float, current, switching: float, min_hold: int):
-    table = compare_strategies(frame, limit, current, caps=svc.caps() or None, switching_cost=switching,
-                               min_hold=min_hold)
-    optimal = run_backtest(frame, "optimal", limit, caps=svc.caps() or None, switching_cost=switching,
-                           min_hold=min_hold)
+def _compare(frame: pd.DataFrame, limit: float, current, caps: dict, switching: float, min_hold: int, _inventory,
+             inventory_key: tuple):
+    table = compare_strategies(frame, limit, current, caps=caps or None, switching_cost=switching,
+                               min_hold=min_hold, inventory=_inventory)
+    optimal = run_backtest(frame, "optimal", limit, allocation=current, caps=caps or None, switching_cost=switching,
+                           min_hold=min_hold, inventory=_inventory)
     return table, optimal.series
 
 
 try:
-    table, series = _compare(bt_prices, float(limit_kw) * 1000, svc.current_allocation(), float(switching),
-                             int(min_hold))
+    table, series = _compare(bt_prices, float(limit_kw) * 1000, svc.current_allocation(), svc.caps(),
+                             float(switching), int(min_hold), inventory, tuple(sorted(inventory.specs.items())))
     st.caption(f"Over {label}: {len(bt_prices):,} intervals. Capture = profit as a share of the per-interval optimum.")
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"capture": st.column_config.NumberColumn(format="percent")})
     st.plotly_chart(charts.cumulative_figure(series, "Cumulative profit: re-optimising every interval"),
                     width="stretch")
+    download(series, "backtest intervals", "backtest_series")
     download(table, "backtest summary", "backtest")
 except (ValueError, ValidationError) as e:
     st.error(f"Backtest not possible: {e}")
 
 # -- forecast ----------------------------------------------------------------------
 st.subheader("Short-horizon forecast")
-fc = forecast_prices(prices, horizon=12)
-cols = st.columns(3)
-recent = prices.iloc[-72:]
-for col, name in zip(cols, ("energy_price", "hash_price", "token_price")):
-    col.plotly_chart(charts.forecast_figure(recent[name], fc.frame[name], charts.PRICE_LABELS[name],
-                                            charts.COLORS[name]), width="stretch")
-st.caption("Out-of-sample error on this window (rolling origins), exponential smoothing vs the naive last value:")
-st.dataframe(fc.errors, width="stretch")
-if st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:"):
-    st.session_state["forecast_preset"] = fc.as_whatif
-    st.switch_page("views/optimizer.py")
-download(pd.concat({n: fc.frame[n] for n in ("energy_price", "hash_price", "token_price")}, axis=1), "forecast",
-         "forecast")
+try:
+    fc = forecast_prices(prices, horizon=12)
+except ValueError as e:
+    fc = None
+    st.info(f"No forecast for this window: {e}")
+if fc is not None:
+    cols = st.columns(3)
+    recent = prices.iloc[-72:]
+    for col, name in zip(cols, ("energy_price", "hash_price", "token_price")):
+        col.plotly_chart(charts.forecast_figure(recent[name], fc.frame[name], charts.PRICE_LABELS[name],
+                                                charts.COLORS[name]), width="stretch")
+    st.caption("Out-of-sample error on this window (rolling origins), exponential smoothing vs the naive last value:")
+    st.dataframe(fc.errors, width="stretch")
+    download(fc.errors, "forecast errors", "forecast_errors")
+    if st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:"):
+        st.session_state["forecast_preset"] = fc.as_whatif
+        st.switch_page("views/optimizer.py")
+    download(pd.concat({n: fc.frame[n] for n in ("energy_price", "hash_price", "token_price")}, axis=1), "forecast",
+             "forecast")
 
 # -- brief ---------------------------------------------------------------------------
 st.subheader("Market brief")

@@ -6,6 +6,7 @@ import streamlit as st
 from optera import charts
 from optera.allocator import Constraints, explain, profit_curve, solve
 from optera.deploy import deploy, diff
+from optera.mara import MaraError
 from optera.economics import breakdown
 from optera.models import LABELS, MACHINE_TYPES, Allocation, Prices, ValidationError
 from optera.power import proportional_scale, repair, validate
@@ -13,6 +14,7 @@ from ui.common import get_service, init, money, sidebar
 
 sidebar()
 st.title("Optimizer")
+MAX_UNITS = 100_000  # far beyond any site; keeps every product finite
 svc = get_service()
 latest = svc.latest_prices()
 if latest is None:
@@ -67,9 +69,9 @@ with st.expander("Constraints", expanded=False):
     lock_cols = st.columns(5)
     caps, locks = {}, {}
     for i, name in enumerate(MACHINE_TYPES):
-        cap = cap_cols[i].number_input(f"Cap · {LABELS[name]}", min_value=0, step=1,
+        cap = cap_cols[i].number_input(f"Cap · {LABELS[name]}", min_value=0, max_value=MAX_UNITS, step=1,
                                        key=init(f"keep_cap_{name}", caps_saved.get(name)), placeholder="no cap")
-        lock = lock_cols[i].number_input(f"Lock · {LABELS[name]}", min_value=0, step=1,
+        lock = lock_cols[i].number_input(f"Lock · {LABELS[name]}", min_value=0, max_value=MAX_UNITS, step=1,
                                          key=init(f"keep_lock_{name}", None), placeholder="free")
         if cap is not None:
             caps[name] = int(cap)
@@ -133,7 +135,13 @@ else:
     m2.metric("Current profit per period", money(current_profit))
     m3.metric("Power used", f"{solution.power_used / 1000:,.0f} kW", f"of {power_limit / 1000:,.0f} kW",
               delta_color="off", delta_arrow="off")
-    m4.metric("One more kW is worth", f"{ex.value_per_kw:,.2f}", "per period", delta_color="off", delta_arrow="off")
+    if ex.next_step_kw:
+        m4.metric(f"{ex.next_step_kw:g} kW more would add", money(ex.next_step_value), "per period",
+                  delta_color="off", delta_arrow="off",
+                  help=f"One more kW alone adds {money(ex.value_per_kw)}: machines come in whole units")
+    else:
+        m4.metric("More power would add", money(0.0), "per period", delta_color="off", delta_arrow="off",
+                  help="No extra machine would raise profit under these constraints")
     st.markdown(ex.rationale)
     if solution.binding:
         st.caption("Binding: " + "; ".join(solution.binding))
@@ -164,32 +172,37 @@ else:
     be = pd.DataFrame([{"Machine type": LABELS[n], **{k.replace("_", " ").capitalize(): v
                                                       for k, v in ex.break_even[n].items()}}
                        for n in MACHINE_TYPES])
-    with st.expander("Break-even prices"):
+    with st.expander("Break-even prices (each type on its own, ignoring the power limit)"):
         st.dataframe(be, hide_index=True, width="stretch")
 
 
 @st.dialog("Confirm deploy", width="large")
 def confirm_deploy(target: Allocation, action: str) -> None:
-    rows = diff(current, target, inventory)
-    st.markdown(f"Send this allocation to **{svc.settings.source_label}**?")
+    try:
+        live = svc.live_status().allocation
+    except MaraError as e:
+        st.error(f"Cannot read the site, so nothing can be deployed now: {e.message}")
+        return
+    rows = diff(live, target, inventory)
+    st.markdown(f"Send this allocation to **{svc.settings.source_label}**? The site runs the *Current* column now.")
     st.dataframe(pd.DataFrame([{"Machine type": LABELS[r["type"]], "Current": r["current"], "New": r["target"],
                                 "Change": r["change"], "Power change (W)": r["power_change"]} for r in rows]),
                  hide_index=True, width="stretch")
     st.markdown(f"Power after deploy: **{target.power(inventory):,.0f} W** of {site_limit:,.0f} W. Profit at the "
-                f"what-if prices: {money(current.profit(prices, inventory))} → "
+                f"what-if prices: {money(live.profit(prices, inventory))} → "
                 f"**{money(target.profit(prices, inventory))}** per period.")
     left, right = st.columns([1, 5])
     if left.button("Deploy", type="primary", key="confirm_deploy_button"):
-        run_deploy(target, action)
+        run_deploy(target, action, live)
         st.rerun()
     if right.button("Cancel", key="cancel_deploy_button"):
         st.rerun()
 
 
-def run_deploy(target: Allocation, action: str) -> None:
+def run_deploy(target: Allocation, action: str, confirmed_current: Allocation) -> None:
     with st.spinner("Deploying and reading back…"):
         result = deploy(svc.client, svc.store, target, power_limit=site_limit, caps=caps or None,
-                        action=action, source="app", inventory=inventory)
+                        action=action, source="app", inventory=inventory, expected_current=confirmed_current)
     st.session_state["deploy_message"] = (result.ok, result.message)
     if result.ok:
         st.toast(result.message, icon=":material/check:")
@@ -198,6 +211,9 @@ def run_deploy(target: Allocation, action: str) -> None:
 if solution.feasible:
     if solution.allocation == current:
         st.success("The site already runs the optimal allocation.", icon=":material/check_circle:")
+    elif solution.power_used > site_limit:
+        st.info(f"This optimum uses {solution.power_used:,.0f} W, more than the site's limit of {site_limit:,.0f} W "
+                "(the power slider is a what-if), so it cannot be deployed.", icon=":material/info:")
     elif st.button("Deploy the optimal allocation…", type="primary", icon=":material/rocket_launch:"):
         confirm_deploy(solution.allocation, "deploy")
 
@@ -206,7 +222,7 @@ st.subheader("Manual allocation")
 mcols = st.columns(5)
 manual = {}
 for i, name in enumerate(MACHINE_TYPES):
-    manual[name] = mcols[i].number_input(LABELS[name], min_value=0, step=1, key=init(f"keep_manual_{name}",
+    manual[name] = mcols[i].number_input(LABELS[name], min_value=0, max_value=MAX_UNITS, step=1, key=init(f"keep_manual_{name}",
                                                                                       current[name]))
 issues = validate(manual, site_limit, caps or None, inventory)
 manual_power = sum(manual[n] * inventory[n].power for n in MACHINE_TYPES)

@@ -94,8 +94,11 @@ def body() -> None:
     st.plotly_chart(charts.price_history_figure(prices), width="stretch")
     if snap is not None:
         econ = allocation_economics(prices, snap[0].allocation, svc.inventory())
-        econ["optimum"] = run_backtest(prices, "optimal", limit, caps=svc.caps() or None,
-                                       inventory=svc.inventory()).series["optimum_profit"].to_numpy()
+        try:
+            econ["optimum"] = run_backtest(prices, "optimal", limit, caps=svc.caps() or None,
+                                           inventory=svc.inventory()).series["optimum_profit"].to_numpy()
+        except ValueError as e:
+            st.caption(f"The per-interval optimum is not drawn: {e}")
         st.plotly_chart(charts.economics_figure(econ, "Current allocation over history, against the per-interval "
                                                       "optimum"),
                         width="stretch")

@@ -10,6 +10,8 @@ on the clock, so a restart never rewrites history.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -57,15 +59,21 @@ class Simulator:
         self.inventory = DEFAULT_INVENTORY
         self._lock = threading.RLock()
         self._sites: dict[str, dict[str, Any]] = {}
-        self._load()
-        if not any(s["api_key"] == DEMO_KEY for s in self._sites.values()):
-            site = self._new_site(DEMO_NAME, DEMO_KEY)
-            with self._lock:
-                site["allocation"] = dict(DEMO_ALLOCATION)
-                self._save()
+        self._seen = None
+        with self._lock, self._file_lock():
+            self._load()
+            if not any(s["api_key"] == DEMO_KEY for s in self._sites.values()):
+                self._add_demo_site()
+
+    def _add_demo_site(self) -> None:
+        site = self._new_site(DEMO_NAME, DEMO_KEY)
+        with self._lock:
+            site["allocation"] = dict(DEMO_ALLOCATION)
+            self._save()
 
     # -- state -------------------------------------------------------------------
     def _load(self) -> None:
+        self._seen = self._stamp()
         if self.state_path is None or not self.state_path.exists():
             return
         try:
@@ -85,6 +93,7 @@ class Simulator:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({"sites": self._sites}, fh, indent=1)
             os.replace(tmp, self.state_path)
+            self._seen = self._stamp()
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -144,10 +153,40 @@ class Simulator:
         if handler is None:
             return 405, {"detail": "Method Not Allowed"}
         try:
-            with self._lock:
+            with self._lock, self._file_lock():
+                self._reload_if_changed()
                 return handler(key, body)
         except _Reply as r:
             return r.status, {"detail": r.detail}
+
+    @contextlib.contextmanager
+    def _file_lock(self):
+        """Serialise requests across processes (the app and a CLI) sharing one state file."""
+        if self.state_path is None:
+            yield
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_path.with_name("." + self.state_path.name + ".lock"), "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _reload_if_changed(self) -> None:
+        """Pick up what another process saved since this one last read or wrote the file."""
+        stamp = self._stamp()
+        if stamp != self._seen:
+            self._load()
+            if not any(s["api_key"] == DEMO_KEY for s in self._sites.values()):
+                self._add_demo_site()
+
+    def _stamp(self):
+        try:
+            st = os.stat(self.state_path) if self.state_path else None
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size) if st else None
 
     def _auth(self, key: str | None) -> dict[str, Any]:
         site = self.site_for_key(key)
