@@ -60,10 +60,18 @@ def price_history_figure(prices: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def economics_figure(econ: pd.DataFrame, title: str) -> go.Figure:
-    """Revenue, cost and profit per period over time (and the optimum when given)."""
+def economics_figure(econ: pd.DataFrame, title: str, recorded: pd.DataFrame | None = None) -> go.Figure:
+    """Revenue, cost and profit per period over time (and the optimum when given).
+
+    `recorded` holds what the site itself reported at each sync; drawn as markers,
+    since it exists only where a sync happened.
+    """
     data = downsample(econ)
     fig = go.Figure()
+    if recorded is not None and len(recorded):
+        rec = downsample(recorded)
+        fig.add_trace(go.Scatter(x=rec.index, y=rec["profit"], name="Reported profit", mode="markers",
+                                 marker=dict(color=COLORS["profit"], size=6, symbol="circle-open")))
     for col in ("revenue", "cost", "profit", "optimum"):
         if col in data:
             fig.add_trace(go.Scatter(x=data.index, y=data[col], name=col.capitalize() if col != "optimum"

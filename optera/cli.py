@@ -65,6 +65,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _count(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return value
+
+
 def _pair(text: str) -> tuple[str, int]:
     name, sep, number = text.partition("=")
     name = name.strip()
@@ -108,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("sim", help="serve the MARA-compatible simulator on 127.0.0.1")
-    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--port", type=_port, default=8787)
     p.add_argument("--state", help="file where the simulator keeps its sites (default: beside the DB)")
 
     sub.add_parser("sync", help="fetch prices, inventory and the site's status into the local DB")
@@ -183,6 +190,14 @@ def _latest_prices(svc, args) -> Prices:
     )
 
 
+def _site_limit(svc) -> float:
+    """The site's stored power limit; warns when none was ever read and the default is used."""
+    if svc.store.site() is None:
+        print(f"optera: warning: the site's power limit is unknown (no successful sync); using "
+              f"{svc.power_limit():,.0f} W. Pass --power-limit to set it.", file=sys.stderr)
+    return svc.power_limit()
+
+
 def _constraints(args):
     from .allocator import Constraints
 
@@ -198,7 +213,7 @@ def _solve(svc, args):
     from .allocator import solve
 
     prices = _latest_prices(svc, args)
-    limit = args.power_limit if args.power_limit is not None else svc.power_limit()
+    limit = args.power_limit if args.power_limit is not None else _site_limit(svc)
     constraints = _constraints(args)
     try:
         solution = solve(prices, limit, constraints, svc.current_allocation(), svc.inventory())
@@ -344,7 +359,7 @@ def cmd_backtest(args) -> int:
         raise UsageError("--strategy fixed needs --allocation TYPE=N")
     elif args.strategy == "hold":
         allocation = svc.current_allocation()
-    limit = args.power_limit if args.power_limit is not None else svc.power_limit()
+    limit = args.power_limit if args.power_limit is not None else _site_limit(svc)
     try:
         r = run_backtest(prices, args.strategy, limit, allocation=allocation, caps=dict(args.max) or None,
                          switching_cost=args.switching_cost, min_hold=args.min_hold, inventory=svc.inventory())

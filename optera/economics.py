@@ -29,3 +29,30 @@ def breakdown(allocation: Allocation, prices, inventory: Inventory = DEFAULT_INV
         rows.append({"type": name, "units": units, "power": units * spec.power, "revenue": revenue,
                      "cost": cost, "profit": revenue - cost})
     return rows
+
+
+def status_breakdown(status) -> list[dict]:
+    """Per-type rows of a GET /machines status, in the API's own numbers.
+
+    The API reports cost only as a total; it is split by each type's share of the
+    power used, so the rows add up exactly to the site's totals.
+    """
+    rows = []
+    for name in MACHINE_TYPES:
+        power = status.power[name]
+        share = power / status.total_power_used if status.total_power_used else 0.0
+        cost = status.total_power_cost * share
+        rows.append({"type": name, "units": status.allocation[name], "power": power,
+                     "revenue": status.revenue[name], "cost": cost, "profit": status.revenue[name] - cost})
+    return rows
+
+
+def recorded_economics(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Revenue, cost and profit per period as the site reported them at each sync."""
+    if snapshots.empty:
+        return pd.DataFrame(columns=["revenue", "cost", "profit"])
+    frame = pd.DataFrame({"revenue": snapshots["total_revenue"].to_numpy(),
+                          "cost": snapshots["total_power_cost"].to_numpy()},
+                         index=pd.DatetimeIndex(snapshots["fetched_at"], name="timestamp"))
+    frame["profit"] = frame["revenue"] - frame["cost"]
+    return frame

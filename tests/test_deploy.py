@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from optera.deploy import deploy, diff
 from optera.models import Allocation
 
@@ -85,3 +87,16 @@ def test_site_changed_since_confirmation_is_not_sent(client, store, sim_server):
     assert not result.ok and "changed since you confirmed" in result.message
     assert client.get_status().allocation == Allocation(gpu_compute=7)
     assert store.deployments()[0]["result"] == "stale"
+
+
+def test_status_breakdown_adds_up_to_the_sites_totals(client, store, sim_server):
+    from optera.economics import status_breakdown
+
+    client.set_allocation(Allocation(immersion_miners=10, gpu_compute=30, asic_compute=5))
+    status = client.get_status()
+    rows = status_breakdown(status)
+    assert sum(r["cost"] for r in rows) == pytest.approx(status.total_power_cost)
+    assert sum(r["profit"] for r in rows) == pytest.approx(status.total_revenue - status.total_power_cost)
+    by = {r["type"]: r for r in rows}
+    # the worked example's power split: 100,000 / 150,000 / 75,000 of 325,000 W
+    assert by["gpu_compute"]["cost"] == pytest.approx(status.total_power_cost * 150_000 / 325_000)

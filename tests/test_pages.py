@@ -152,3 +152,14 @@ def test_malformed_source_url_shows_a_banner(monkeypatch):
     at.run()
     assert not at.exception
     assert any("not a valid URL" in w.value for w in at.sidebar.warning) or "not a valid URL" in text_of(at)
+
+
+def test_optimizer_lock_above_cap_is_a_message_and_the_page_stays_usable():
+    at = app("views/optimizer.py")
+    at.number_input(key="keep_cap_gpu_compute").set_value(2).run()
+    at.number_input(key="keep_lock_gpu_compute").set_value(5).run()
+    assert not at.exception
+    assert any("Check the constraints" in e.value and "cap" in e.value for e in at.error)
+    # the manual editor and history are still there
+    assert at.number_input(key="keep_manual_gpu_compute") is not None
+    assert any(s.value == "Deployment history" for s in at.subheader)

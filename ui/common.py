@@ -16,7 +16,7 @@ SHADOW = "_saved_"
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
-def _service(db_path: str, source: str) -> Service:
+def _service(db_path: str, source: str, key_fingerprint: int) -> Service:
     return Service(load_settings())
 
 
@@ -24,7 +24,8 @@ def get_service() -> Service:
     """The process-wide service for the current settings (recreated if they change)."""
     settings = load_settings()
     try:
-        return _service(str(settings.db_path), settings.base_url)
+        # a changed key (hashed, never the key itself) gets a new client
+        return _service(str(settings.db_path), settings.base_url, hash(settings.mara_api_key))
     except StoreError as e:
         st.error(str(e), icon=":material/database:")
         if st.button("Recover database", type="primary", key="recover_db"):

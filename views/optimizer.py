@@ -102,12 +102,12 @@ constraints = Constraints(
     max_moved=int(max_moved) if max_moved is not None else None, switching_cost=float(switching or 0.0),
 )
 power_limit = float(power_kw) * 1000
+prices = Prices(latest.timestamp, values["energy_price"], values["hash_price"], values["token_price"])
 try:
-    prices = Prices(latest.timestamp, values["energy_price"], values["hash_price"], values["token_price"])
     solution = solve(prices, power_limit, constraints, current, inventory)
+    input_error = None
 except ValidationError as e:
-    st.error(f"Check the inputs: {e}")
-    st.stop()
+    solution, input_error = None, str(e)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -120,7 +120,9 @@ def _curve(hash_price: float, token_price: float, power_limit: float, constraint
 
 # -- result -------------------------------------------------------------------
 st.subheader("Best allocation")
-if not solution.feasible:
+if input_error:
+    st.error(f"Check the constraints: {input_error}", icon=":material/block:")
+elif not solution.feasible:
     st.error(f"No allocation satisfies these constraints. {solution.message}", icon=":material/block:")
     for conflict in solution.conflicts:
         st.markdown(f"- {conflict}")
@@ -208,7 +210,7 @@ def run_deploy(target: Allocation, action: str, confirmed_current: Allocation) -
         st.toast(result.message, icon=":material/check:")
 
 
-if solution.feasible:
+if solution is not None and solution.feasible:
     if solution.allocation == current:
         st.success("The site already runs the optimal allocation.", icon=":material/check_circle:")
     elif solution.power_used > site_limit:

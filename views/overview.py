@@ -7,7 +7,7 @@ import streamlit as st
 
 from optera import charts
 from optera.backtest import run_backtest
-from optera.economics import allocation_economics, breakdown
+from optera.economics import allocation_economics, recorded_economics, status_breakdown
 from optera.models import LABELS
 from optera.service import SYNC_INTERVAL
 from ui.common import get_service, init, money, per_day, sidebar
@@ -74,18 +74,16 @@ def body() -> None:
                    f"profit {per_day(svc, status.profit)}.")
         share = min(used / limit, 1.0) if limit else 0.0
         st.progress(share, text=f"{used:,.0f} W of {limit:,.0f} W ({used / limit:.1%} of the limit)")
-        rows = breakdown(status.allocation, now, svc.inventory())
-        table = pd.DataFrame([{"Machine type": LABELS[r["type"]], "Units": r["units"],
-                               "Power (W)": status.power[r["type"]], "Revenue": status.revenue[r["type"]],
-                               "Cost": r["cost"], "Profit": status.revenue[r["type"]] - r["cost"]}
-                              for r in rows])
+        table = pd.DataFrame([{"Machine type": LABELS[r["type"]], "Units": r["units"], "Power (W)": r["power"],
+                               "Revenue": r["revenue"], "Cost": r["cost"], "Profit": r["profit"]}
+                              for r in status_breakdown(status)])
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={"Power (W)": st.column_config.NumberColumn(format="localized"),
                                     **{c: st.column_config.NumberColumn(format="%.2f")
                                        for c in ("Revenue", "Cost", "Profit")}})
         st.caption(f"As reported by the site at {fetched:%Y-%m-%d %H:%M:%S} UTC; revenue and cost are per period "
                    f"({svc.settings.period_minutes:g} min), per-day figures assume that period. "
-                   "Cost per type is at the latest energy price.")
+                   "The site reports cost as a total; per type it is split by power.")
 
     st.subheader("History")
     span = st.segmented_control("Range", list(RANGES), key=init("keep_overview_range", "7 d"))
@@ -99,8 +97,9 @@ def body() -> None:
                                            inventory=svc.inventory()).series["optimum_profit"].to_numpy()
         except ValueError as e:
             st.caption(f"The per-interval optimum is not drawn: {e}")
-        st.plotly_chart(charts.economics_figure(econ, "Current allocation over history, against the per-interval "
-                                                      "optimum"),
+        recorded = recorded_economics(svc.store.snapshot_history(start=prices.index[0].to_pydatetime()))
+        st.plotly_chart(charts.economics_figure(econ, "The current allocation at past prices, the per-interval "
+                                                      "optimum, and what the site reported", recorded),
                         width="stretch")
     st.caption(f"{len(prices):,} price points in range; charts show at most {charts.MAX_POINTS:,} per line "
                "(bucket means).")
