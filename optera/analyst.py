@@ -225,6 +225,9 @@ def _constraint_text(cons: Mapping[str, Any]) -> list[str]:
     return out
 
 
+WHAT_IF_KEYS = ("energy_price", "hash_price", "token_price", "power_limit")
+
+
 class BuiltinAnalyst:
     def __init__(self, toolbox: Toolbox):
         self.toolbox = toolbox
@@ -418,11 +421,18 @@ class BuiltinAnalyst:
         return Answer("\n".join(lines), calls)
 
     def _deploy(self, question, scenario, calls) -> Answer:
-        if scenario:
+        if any(k in scenario for k in WHAT_IF_KEYS):
             return Answer("I only prepare deploys of the optimum at the latest real prices and the site's own "
                           "power limit, not of a what-if. Ask *deploy it* without prices or limits; use the "
                           "Optimizer page to deploy a hand-made allocation.", calls)
-        r = self._call(calls, "propose_deploy", allocation="optimal")
+        constraints = scenario or self._previous_constraints()
+        if constraints:
+            best = self._call(calls, "optimize", **constraints)
+            if "error" in best:
+                return self._error(best, calls, "find the optimum to deploy")
+            r = self._call(calls, "propose_deploy", allocation=best["allocation"])
+        else:
+            r = self._call(calls, "propose_deploy", allocation="optimal")
         if "error" in r:
             return self._error(r, calls, "prepare a deploy")
         cur = r.get("current") or {}
@@ -433,9 +443,27 @@ class BuiltinAnalyst:
         if r.get("profit") is not None:
             lines.append(f"- Profit at the latest prices: {money(r['profit'])} per period vs "
                          f"{money(r['current_profit'])} now ({signed(r['profit_delta_per_day'])} per day)")
+        if constraints:
+            lines.append("- With the constraints " + ", ".join(f"{k}={v}" for k, v in constraints.items())
+                         + (" from my previous answer" if not scenario else ""))
         if not r["valid"]:
             lines.append("- **Cannot be deployed:** " + "; ".join(r["issues"]))
         return Answer("\n".join(lines), calls, proposal=r)
+
+    def _previous_constraints(self) -> dict[str, Any]:
+        """The constraints of the last optimum shown, so "deploy it" means that optimum."""
+        store = getattr(self.toolbox, "store", None)
+        if store is None:
+            return {}
+        for message in reversed(store.chat_history(20)):
+            if message["role"] != "assistant":
+                continue
+            for call in message["tools"]:
+                if call.get("name") in ("optimize", "what_if"):
+                    args = call.get("arguments") or {}
+                    return {k: v for k, v in args.items() if k not in WHAT_IF_KEYS}
+            return {}
+        return {}
 
 
 # -- market brief ----------------------------------------------------------------

@@ -394,3 +394,26 @@ def test_stored_availability_caps_apply_to_every_answer(site, latest):
         assert proposal["target"] == solve(latest, 1e6, Constraints(caps={"asic_compute": 5})).allocation.to_dict()
     finally:
         store.set_meta("caps", {})
+
+
+def test_deploy_it_after_a_constrained_answer_proposes_that_optimum(tmp_path, sim_server):
+    """'best allocation with no asic' then 'deploy it' must propose the no-ASIC optimum just shown."""
+    from optera.analyst import BuiltinAnalyst
+    from optera.config import load_settings
+    from optera.mara import MaraClient
+    from optera.store import Store
+    from optera.sync import sync
+    from optera.tools import Toolbox
+
+    store = Store(tmp_path / "chat.db")
+    sync(MaraClient(sim_server.url, sim_server.key), store)
+    analyst = BuiltinAnalyst(Toolbox(store, load_settings()))
+    first = analyst.answer("best allocation with no asic")
+    assert first.tool_calls and first.tool_calls[-1]["result"]["allocation"]["asic_compute"] == 0
+    store.add_chat("user", "best allocation with no asic")
+    store.add_chat("assistant", first.text, first.tool_calls)
+    store.add_chat("user", "deploy it")
+    second = analyst.answer("deploy it")
+    assert second.proposal is not None
+    assert second.proposal["target"] == first.tool_calls[-1]["result"]["allocation"]
+    assert "previous answer" in second.text
