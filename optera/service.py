@@ -73,17 +73,34 @@ class Service:
         self.last_result = sync(client, self.store)
         return self.last_result
 
-    def ensure_fresh(self, max_age: timedelta = SYNC_INTERVAL) -> SyncResult | None:
-        """Sync if the last attempt is older than max_age; never blocks on a running sync."""
+    def ensure_fresh(self, max_age: timedelta = SYNC_INTERVAL, background: bool = False) -> SyncResult | None:
+        """Sync if the last attempt is older than max_age; never waits for a sync already running.
+
+        With `background`, and data already stored to show meanwhile, the sync runs in a
+        thread so a slow or failing source never holds up a page.
+        """
         last = self.store.last_sync()
         if last is not None and utcnow() - datetime.fromisoformat(last["at"]) < max_age:
             return None
         if not self._sync_lock.acquire(blocking=False):
             return None
+        if background and self.store.price_count() > 0:
+            threading.Thread(target=self._sync_and_release, name="optera-sync", daemon=True).start()
+            return None
         try:
             return self._sync()
         finally:
             self._sync_lock.release()
+
+    def _sync_and_release(self) -> None:
+        try:
+            self._sync()
+        finally:
+            self._sync_lock.release()
+
+    @property
+    def syncing(self) -> bool:
+        return self._sync_lock.locked()
 
     def freshness(self) -> Freshness:
         latest = self.store.latest_prices(1)

@@ -137,3 +137,36 @@ def test_locked_database_is_a_message_not_an_exception(tmp_path, monkeypatch, fa
     assert not result.ok and result.new_prices == 0
     assert "locked" in result.message
     assert store.price_count() == 0
+
+
+def test_background_sync_never_holds_up_the_page(store, monkeypatch):
+    """With data to show, a slow source syncs in a thread while the caller goes on."""
+    import threading
+    import time as _time
+    from datetime import datetime as _dt
+
+    from optera import service as service_mod
+    from optera.config import load_settings
+    from optera.models import Prices
+    from optera.sync import SyncResult
+
+    gate, done = threading.Event(), []
+
+    def slow_sync(client, target_store):
+        gate.wait(10)
+        target_store.log_sync(True, 0, "slow but fine")
+        done.append(True)
+        return SyncResult(True, 0, "slow but fine")
+
+    monkeypatch.setattr(service_mod, "sync", slow_sync)
+    store.upsert_prices([Prices(_dt(2025, 6, 21, 12), 1.0, 1.0, 1.0)])
+    svc = service_mod.Service(load_settings(), client=object(), store=store)
+    assert svc.ensure_fresh(background=True) is None
+    assert svc.syncing and not done  # returned while the sync is still waiting on the source
+    assert svc.ensure_fresh(background=True) is None  # a second caller does not start another
+    gate.set()
+    for _ in range(100):
+        if not svc.syncing:
+            break
+        _time.sleep(0.05)
+    assert done == [True] and store.last_sync()["message"] == "slow but fine"

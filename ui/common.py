@@ -70,7 +70,7 @@ def sidebar() -> None:
 def _live_status() -> None:
     """Syncs on the price cadence while the app is open, without rerunning the page."""
     svc = get_service()
-    svc.ensure_fresh()
+    svc.ensure_fresh(background=True)
     fresh = svc.freshness()
     if fresh.latest_price_at is not None:
         st.caption(f"Prices as of {fresh.latest_price_at:%Y-%m-%d %H:%M} UTC ({fresh.age_text()})")
@@ -80,6 +80,8 @@ def _live_status() -> None:
         st.warning(f"Last sync failed: {fresh.last_error}", icon=":material/cloud_off:")
     elif fresh.last_sync_at is not None:
         st.caption(f"Last sync {fresh.last_sync_at:%H:%M:%S} UTC")
+    if svc.syncing:
+        st.caption("Syncing in the background…")
 
 
 def money(value: float) -> str:

@@ -30,7 +30,7 @@ def _window(db_path: str, latest: str, span: str) -> pd.DataFrame:
 @st.fragment(run_every=SYNC_INTERVAL.total_seconds())
 def body() -> None:
     svc = get_service()
-    svc.ensure_fresh()
+    svc.ensure_fresh(background=True)
     fresh = svc.freshness()
     if fresh.last_sync_ok is False:
         with st.container(border=True):
