@@ -393,6 +393,12 @@ class BuiltinAnalyst:
                         if r.get("switching_cost_paid") else ""))
         if r.get("profit_per_day") is not None:
             lines.append(f"- Average {money(r['profit_per_day'])} per day")
+        if strategy == "optimal":
+            held = self._call(calls, "backtest", **{**args, "strategy": "hold"})
+            if "error" not in held and held.get("capture") is not None:
+                lines.append(f"- Holding the current allocation instead would have made {money(held['profit'])}, "
+                             f"{held['capture'] * 100:.1f}% of the optimum: re-optimising was worth "
+                             f"{money(r['profit'] - held['profit'])} over the window")
         return Answer("\n".join(lines), calls)
 
     def _why(self, question, scenario, calls) -> Answer:
@@ -425,7 +431,7 @@ class BuiltinAnalyst:
             return Answer("I only prepare deploys of the optimum at the latest real prices and the site's own "
                           "power limit, not of a what-if. Ask *deploy it* without prices or limits; use the "
                           "Optimizer page to deploy a hand-made allocation.", calls)
-        constraints = scenario or self._previous_constraints()
+        constraints, was_what_if = (scenario, False) if scenario else self._previous_constraints()
         if constraints:
             best = self._call(calls, "optimize", **constraints)
             if "error" in best:
@@ -446,24 +452,29 @@ class BuiltinAnalyst:
         if constraints:
             lines.append("- With the constraints " + ", ".join(f"{k}={v}" for k, v in constraints.items())
                          + (" from my previous answer" if not scenario else ""))
+        if was_what_if:
+            lines.append("- My previous answer was a what-if at other prices or power; this proposal is the optimum "
+                         "at the latest real prices and the site's own power limit")
         if not r["valid"]:
             lines.append("- **Cannot be deployed:** " + "; ".join(r["issues"]))
         return Answer("\n".join(lines), calls, proposal=r)
 
-    def _previous_constraints(self) -> dict[str, Any]:
-        """The constraints of the last optimum shown, so "deploy it" means that optimum."""
+    def _previous_constraints(self) -> tuple[dict[str, Any], bool]:
+        """The constraints of the last optimum shown (so "deploy it" means that optimum), and
+        whether it was a what-if at other prices or power, which is never deployed."""
         store = getattr(self.toolbox, "store", None)
         if store is None:
-            return {}
+            return {}, False
         for message in reversed(store.chat_history(20)):
             if message["role"] != "assistant":
                 continue
             for call in message["tools"]:
                 if call.get("name") in ("optimize", "what_if"):
                     args = call.get("arguments") or {}
-                    return {k: v for k, v in args.items() if k not in WHAT_IF_KEYS}
-            return {}
-        return {}
+                    return ({k: v for k, v in args.items() if k not in WHAT_IF_KEYS},
+                            any(k in args for k in WHAT_IF_KEYS))
+            return {}, False
+        return {}, False
 
 
 # -- market brief ----------------------------------------------------------------
@@ -516,17 +527,18 @@ def market_brief(toolbox: Toolbox, btc_metrics: Mapping[str, Any] | None = None,
             text += f" ({btc_metrics['change_24h'] * 100:+.1f}% in 24 h)"
         if btc_metrics.get("drawdown") is not None:
             text += f", {abs(btc_metrics['drawdown']) * 100:.1f}% below its peak"
-        if btc_metrics.get("vol_30d") is not None:
-            text += f", with 30-day realised volatility of {btc_metrics['vol_30d'] * 100:.0f}%"
+        vol = btc_metrics.get("volatility_30d", btc_metrics.get("vol_30d"))
+        if vol is not None:
+            text += f", with 30-day realised volatility of {vol * 100:.0f}%"
         sentences.append(text + (f" (source: {btc_metrics['source']})." if btc_metrics.get("source") else "."))
     if intel_summary:
         share = intel_summary.get("share_worth_running") or {}
         if share:
             best = max(share, key=lambda k: share[k] or 0)
             worst = min(share, key=lambda k: share[k] or 0)
-            sentences.append(f"Across the stored history {LABELS.get(best, best).lower()} were worth running in "
-                             f"{(share[best] or 0) * 100:.0f}% of intervals, "
-                             f"{LABELS.get(worst, worst).lower()} in {(share[worst] or 0) * 100:.0f}%.")
+            sentences.append(f"In the selected window, {LABELS.get(best, best)} earned more than their power cost "
+                             f"in {(share[best] or 0) * 100:.1f}% of intervals, "
+                             f"{LABELS.get(worst, worst)} in {(share[worst] or 0) * 100:.1f}%.")
         counts = intel_summary.get("best_type_counts") or {}
         total = sum(counts.values())
         if counts and total:

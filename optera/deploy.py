@@ -51,7 +51,7 @@ def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, i
                                         result="invalid", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
     requested = _lenient(counts)
-    if expected_current is not None and previous is not None and previous != expected_current:
+    if expected_current is not None and previous is not None and previous.to_dict() != expected_current.to_dict():
         message = ("Not sent: the site's allocation changed since you confirmed the diff "
                    f"(it now runs {_describe(previous)}). Review the new diff and confirm again.")
         audit = store.record_deployment(action=action, requested=requested, previous=previous,
@@ -78,7 +78,7 @@ def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, i
         return DeployResult(False, message, requested, previous, None, audit)
     store.add_snapshot(status)
     readback = status.allocation
-    if readback == requested:
+    if readback.to_dict() == requested.to_dict():
         moved = requested.moved(previous) if previous else requested.total_units
         message = f"Deployed and verified: the site reports the requested allocation ({moved} units moved)."
         result, ok = "ok", True

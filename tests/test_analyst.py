@@ -217,15 +217,17 @@ def test_relative_what_if(site, latest):
 def test_backtest_optimal_matches_per_interval_optimum(site, latest):
     store = site[0]
     answer = ask(site, "backtest the last 2 hours")
-    assert tools_used(answer) == ["backtest"]
+    assert tools_used(answer) == ["backtest", "backtest"]  # optimal, then holding the current allocation
     frame = store.price_history(latest.timestamp - timedelta(hours=2), latest.timestamp)
     assert len(frame) == 25 and "(25 intervals" in answer.text
-    expected = 0.0
+    expected = held = 0.0
     for ts, row in frame.iterrows():
         p = Prices(ts.to_pydatetime(), row.energy_price, row.hash_price, row.token_price)
         expected += solve(p, 1e6).profit
+        held += hand_profit(CURRENT.to_dict(), p)
     assert money(expected) in answer.text
     assert "100.0% of the optimum" in answer.text
+    assert money(held) in answer.text and money(expected - held) in answer.text
 
 
 @pytest.mark.parametrize("question, hours", [
@@ -332,7 +334,7 @@ def test_what_if_numbers(site, latest):
 
 
 def test_market_brief(site, latest):
-    brief = market_brief(site[1], {"price": 104_250.0, "change_24h": -0.021, "drawdown": -0.07, "vol_30d": 0.38,
+    brief = market_brief(site[1], {"price": 104_250.0, "change_24h": -0.021, "drawdown": -0.07, "volatility_30d": 0.38,
                                    "source": "shipped history"},
                          {"share_worth_running": {"air_miners": 0.25, "asic_compute": 0.95},
                           "best_type_counts": {"asic_compute": 270, "immersion_miners": 19}})
@@ -341,7 +343,8 @@ def test_market_brief(site, latest):
     assert price(latest.energy_price) in brief
     assert money(solve(latest, 1e6).profit) in brief
     assert "104,250 USD" in brief and "-2.1%" in brief and "7.0% below" in brief
-    assert "95%" in brief and "25%" in brief and f"{270 / 289 * 100:.0f}%" in brief
+    assert "95.0%" in brief and "25.0%" in brief and f"{270 / 289 * 100:.0f}%" in brief
+    assert "volatility of 38%" in brief
     assert "$" not in brief and "<" not in brief
     empty = market_brief(Toolbox(Store(site[0].path.with_name("none.db")), Settings()), None, None)
     assert "No site prices" in empty

@@ -40,10 +40,26 @@ def show_tools(calls: list[dict]) -> None:
 @st.dialog("Confirm deploy", width="large")
 def confirm_proposal(proposal: dict) -> None:
     st.markdown(f"Send this allocation to **{svc.settings.source_label}**?")
-    st.dataframe(_diff_frame(proposal), hide_index=True, width="stretch")
-    if st.button("Deploy", type="primary", key="chat_confirm_deploy"):
+    st.dataframe(_diff_frame(proposal), hide_index=True, width="stretch",
+                 column_config={"Power change (W)": st.column_config.NumberColumn(format="localized")})
+    _summary(proposal)
+    left, right = st.columns([1, 5])
+    if left.button("Deploy", type="primary", key="chat_confirm_deploy"):
         deploy_proposal(proposal)
         st.rerun()
+    if right.button("Cancel", key="chat_cancel_deploy"):
+        st.rerun()
+
+
+def _summary(proposal: dict) -> None:
+    parts = []
+    if proposal.get("power") is not None and proposal.get("power_limit") is not None:
+        parts.append(f"Power after deploy: **{proposal['power']:,.0f} W** of {proposal['power_limit']:,.0f} W.")
+    if proposal.get("profit") is not None and proposal.get("current_profit") is not None:
+        parts.append(f"Profit at the latest prices: {proposal['current_profit']:,.2f} → "
+                     f"**{proposal['profit']:,.2f}** per period.")
+    if parts:
+        st.markdown(" ".join(parts))
 
 
 def deploy_proposal(proposal: dict) -> None:
@@ -66,10 +82,9 @@ def _diff_frame(proposal: dict) -> pd.DataFrame:
 def show_proposal(proposal: dict, key: str) -> None:
     with st.container(border=True):
         st.markdown("**Deploy proposal** — nothing is sent until you confirm.")
-        st.dataframe(_diff_frame(proposal), hide_index=True, width="stretch")
-        power = proposal.get("power")
-        if power is not None:
-            st.caption(f"Power after deploy: {power:,.0f} W")
+        st.dataframe(_diff_frame(proposal), hide_index=True, width="stretch",
+                     column_config={"Power change (W)": st.column_config.NumberColumn(format="localized")})
+        _summary(proposal)
         if proposal.get("valid", True):
             if st.button("Review and deploy…", key=key, type="primary", icon=":material/rocket_launch:"):
                 confirm_proposal(proposal)

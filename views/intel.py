@@ -38,7 +38,12 @@ def _market(db_path: str):
 # -- bitcoin ----------------------------------------------------------------------
 st.subheader("Bitcoin")
 market = _market(str(svc.settings.db_path))
-st.caption(f"BTC-USD, {market.message}")
+if market.source == "live":
+    st.caption(f"BTC-USD, {market.message}")
+else:
+    st.warning(f"Live bitcoin data is not available, so this is {market.source} data as of "
+               f"{market.as_of:%Y-%m-%d}" if market.as_of else "No bitcoin data", icon=":material/cloud_off:")
+    st.caption(market.message)
 if market.daily.empty:
     st.warning("No bitcoin data is available: the live source failed and the shipped history could not be read.")
 else:
@@ -137,10 +142,10 @@ min_hold = b3.number_input("Minimum hold (intervals)", min_value=0, step=1, key=
                            help="After a switch, keep the new allocation at least this many intervals")
 limit_kw = b2.number_input("Power limit (kW)", min_value=0, step=10, key=init("keep_bt_power", int(svc.power_limit() // 1000)))
 upload = b4.file_uploader("Or your own prices (CSV: timestamp,energy_price,hash_price,token_price)", type="csv")
-bt_prices, label = prices, "stored history"
+bt_prices, label = prices, "selected window"
 if upload is not None:
     try:
-        bt_prices, label = read_prices_csv(upload), f"uploaded {upload.name}"
+        bt_prices, label = read_prices_csv(upload), f"uploaded file {upload.name}"
     except (ValueError, ValidationError) as e:
         st.error(f"That CSV cannot be used: {e}")
 
@@ -158,7 +163,8 @@ def _compare(frame: pd.DataFrame, limit: float, current, caps: dict, switching: 
 try:
     table, series = _compare(bt_prices, float(limit_kw) * 1000, svc.current_allocation(), svc.caps(),
                              float(switching), int(min_hold), inventory, tuple(sorted(inventory.specs.items())))
-    st.caption(f"Over {label}: {len(bt_prices):,} intervals. Capture = profit as a share of the per-interval optimum.")
+    st.caption(f"Over the {label}: {len(bt_prices):,} intervals. Capture = profit as a share of the per-interval "
+               "optimum. *Hindsight* is the best single allocation held over the whole span, known only afterwards.")
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"capture": st.column_config.NumberColumn(format="percent")})
     st.plotly_chart(charts.cumulative_figure(series, "Cumulative profit: re-optimising every interval"),
@@ -170,14 +176,16 @@ except (ValueError, ValidationError) as e:
 
 # -- forecast ----------------------------------------------------------------------
 st.subheader("Short-horizon forecast")
+st.caption("From the latest 7 days of stored prices, whatever the window above: a forecast is about what comes next.")
+latest_week = _prices(str(svc.settings.db_path), last - timedelta(days=7), last, last)
 try:
-    fc = forecast_prices(prices, horizon=12)
+    fc = forecast_prices(latest_week, horizon=12)
 except ValueError as e:
     fc = None
-    st.info(f"No forecast for this window: {e}")
+    st.info(f"No forecast yet: {e}")
 if fc is not None:
     cols = st.columns(3)
-    recent = prices.iloc[-72:]
+    recent = latest_week.iloc[-72:]
     for col, name in zip(cols, ("energy_price", "hash_price", "token_price")):
         col.plotly_chart(charts.forecast_figure(recent[name], fc.frame[name], charts.PRICE_LABELS[name],
                                                 charts.COLORS[name]), width="stretch")
@@ -186,6 +194,8 @@ if fc is not None:
     download(fc.errors, "forecast errors", "forecast_errors")
     if st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:"):
         st.session_state["forecast_preset"] = fc.as_whatif
+        for name, value in fc.as_whatif.items():
+            st.session_state[f"keep_opt_{name}"] = float(value)
         st.switch_page("views/optimizer.py")
     download(pd.concat({n: fc.frame[n] for n in ("energy_price", "hash_price", "token_price")}, axis=1), "forecast",
              "forecast")

@@ -69,9 +69,9 @@ with st.expander("Constraints", expanded=False):
     lock_cols = st.columns(5)
     caps, locks = {}, {}
     for i, name in enumerate(MACHINE_TYPES):
-        cap = cap_cols[i].number_input(f"Cap · {LABELS[name]}", min_value=0, max_value=MAX_UNITS, step=1,
+        cap = cap_cols[i].number_input(f"Cap · {LABELS[name]}", min_value=0, max_value=MAX_UNITS, step=1, value=None,
                                        key=init(f"keep_cap_{name}", caps_saved.get(name)), placeholder="no cap")
-        lock = lock_cols[i].number_input(f"Lock · {LABELS[name]}", min_value=0, max_value=MAX_UNITS, step=1,
+        lock = lock_cols[i].number_input(f"Lock · {LABELS[name]}", min_value=0, max_value=MAX_UNITS, step=1, value=None,
                                          key=init(f"keep_lock_{name}", None), placeholder="free")
         if cap is not None:
             caps[name] = int(cap)
@@ -82,14 +82,14 @@ with st.expander("Constraints", expanded=False):
     c1, c2, c3 = st.columns(3)
     share = c1.slider("Inference share of power used", 0.0, 1.0, step=0.05,
                       key=init("keep_share", (0.0, 1.0)))
-    min_tokens = c2.number_input("Minimum tokens", min_value=0.0, step=10000.0,
+    min_tokens = c2.number_input("Minimum tokens", min_value=0.0, step=10000.0, value=None,
                                  key=init("keep_min_tokens", None),
                                  placeholder="none")
-    min_hash = c3.number_input("Minimum hashrate", min_value=0.0, step=10000.0,
+    min_hash = c3.number_input("Minimum hashrate", min_value=0.0, step=10000.0, value=None,
                                key=init("keep_min_hash", None),
                                placeholder="none")
     c4, c5 = st.columns(2)
-    max_moved = c4.number_input("Max units moved from current", min_value=0, step=1,
+    max_moved = c4.number_input("Max units moved from current", min_value=0, step=1, value=None,
                                 key=init("keep_max_moved", None), placeholder="no limit")
     switching = c5.number_input("Switching cost per unit moved", min_value=0.0, step=1.0,
                                 key=init("keep_switching", 0.0))
@@ -123,9 +123,10 @@ st.subheader("Best allocation")
 if input_error:
     st.error(f"Check the constraints: {input_error}", icon=":material/block:")
 elif not solution.feasible:
-    st.error(f"No allocation satisfies these constraints. {solution.message}", icon=":material/block:")
-    for conflict in solution.conflicts:
-        st.markdown(f"- {conflict}")
+    st.error(solution.message, icon=":material/block:")
+    if len(solution.conflicts) > 1:
+        for conflict in solution.conflicts:
+            st.markdown(f"- {conflict}")
 else:
     best = solution.allocation
     ex = explain(solution, prices, power_limit, constraints, current, inventory,
@@ -185,6 +186,9 @@ def confirm_deploy(target: Allocation, action: str) -> None:
     except MaraError as e:
         st.error(f"Cannot read the site, so nothing can be deployed now: {e.message}")
         return
+    if live.to_dict() == target.to_dict():
+        st.info("The site already runs exactly this allocation; there is nothing to send.")
+        return
     rows = diff(live, target, inventory)
     st.markdown(f"Send this allocation to **{svc.settings.source_label}**? The site runs the *Current* column now.")
     st.dataframe(pd.DataFrame([{"Machine type": LABELS[r["type"]], "Current": r["current"], "New": r["target"],
@@ -211,7 +215,7 @@ def run_deploy(target: Allocation, action: str, confirmed_current: Allocation) -
 
 
 if solution is not None and solution.feasible:
-    if solution.allocation == current:
+    if solution.allocation.to_dict() == current.to_dict():
         st.success("The site already runs the optimal allocation.", icon=":material/check_circle:")
     elif solution.power_used > site_limit:
         st.info(f"This optimum uses {solution.power_used:,.0f} W, more than the site's limit of {site_limit:,.0f} W "
@@ -250,7 +254,8 @@ if issues:
             st.session_state[f"keep_manual_{n}"] = fixed[n]
 
     st.button("Repair", on_click=_apply_repair, icon=":material/build:",
-              help="The feasible allocation closest in profit to the one requested")
+              help="The most profitable allocation that fits the limit and caps, using no more of each type than "
+                   "requested (it may drop a type that loses money)")
 else:
     alloc = Allocation.from_counts(manual)
     st.caption(f"Valid: {manual_power:,.0f} W of {site_limit:,.0f} W, profit {money(alloc.profit(prices, inventory))} "
@@ -270,7 +275,11 @@ else:
                  hide_index=True, width="stretch")
     rollbackable = [h for h in history if h["result"] == "ok" and h["previous"]]
     if rollbackable:
-        options = {f"#{h['id']} at {h['at']}": h for h in rollbackable}
-        choice = st.selectbox("Roll back to the allocation before", list(options), key="rollback_choice")
+        def describe(counts: dict) -> str:
+            return ", ".join(f"{LABELS[n]} {counts[n]}" for n in MACHINE_TYPES if counts.get(n)) or "everything off"
+
+        options = {f"before #{h['id']} ({h['at']}): {describe(h['previous'])}": h for h in rollbackable}
+        choice = st.selectbox("Roll back to the allocation that ran before a deploy", list(options),
+                              key=f"rollback_choice_{rollbackable[0]['id']}")
         if st.button("Roll back…", icon=":material/undo:"):
             confirm_deploy(Allocation.from_counts(options[choice]["previous"]), "rollback")
