@@ -7,6 +7,7 @@ assumes it has been given and records every attempt, including refused ones.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -47,33 +48,33 @@ def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, i
     if issues:
         message = "Not sent: " + "; ".join(i.message for i in issues)
         requested = _lenient(counts)
-        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+        audit = _record(store, action=action, requested=requested, previous=previous,
                                         result="invalid", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
     requested = _lenient(counts)
     if expected_current is not None and previous is not None and previous.to_dict() != expected_current.to_dict():
         message = ("Not sent: the site's allocation changed since you confirmed the diff "
                    f"(it now runs {_describe(previous)}). Review the new diff and confirm again.")
-        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+        audit = _record(store, action=action, requested=requested, previous=previous,
                                         result="stale", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
     try:
         client.set_allocation(requested)
     except RefusedError as e:
         message = f"The site refused the allocation: {e.server_message or e.message}"
-        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+        audit = _record(store, action=action, requested=requested, previous=previous,
                                         result="refused", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
     except MaraError as e:
         message = f"Deploy failed: {e.message}"
-        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+        audit = _record(store, action=action, requested=requested, previous=previous,
                                         result="error", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
     try:
         status = client.get_status()
     except MaraError as e:
         message = f"Sent, but the read-back failed, so the result is unverified: {e.message}"
-        audit = store.record_deployment(action=action, requested=requested, previous=previous,
+        audit = _record(store, action=action, requested=requested, previous=previous,
                                         result="unverified", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
     store.add_snapshot(status)
@@ -87,7 +88,7 @@ def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, i
         message = "Deployed, but the site reports a different allocation for " + ", ".join(
             f"{n} ({readback[n]} instead of {requested[n]})" for n in wrong)
         result, ok = "mismatch", False
-    audit = store.record_deployment(action=action, requested=requested, previous=previous, result=result,
+    audit = _record(store, action=action, requested=requested, previous=previous, result=result,
                                     message=message, readback=readback, source=source)
     return DeployResult(ok, message, requested, previous, readback, audit)
 
@@ -98,6 +99,14 @@ def _current(client: MaraClient, store: Store) -> Allocation | None:
     except MaraError:
         snap = store.latest_snapshot()
         return snap[0].allocation if snap else None
+
+
+def _record(store: Store, **row) -> int | None:
+    """The audit row; the JSON-lines copy is written first, so a locked DB loses nothing."""
+    try:
+        return store.record_deployment(**row)
+    except sqlite3.Error:
+        return None
 
 
 def _describe(allocation: Allocation) -> str:

@@ -97,3 +97,15 @@ def init(key: str, default) -> str:
     if key not in st.session_state:
         st.session_state[key] = st.session_state.get(SHADOW + key, default)
     return key
+
+
+def show_table(frame, *, hide_index: bool = True, percent: tuple[str, ...] = ()) -> None:
+    """A dataframe with thousands separators and optional percent columns."""
+    config = {}
+    for col in frame.columns:
+        kind = getattr(frame[col], "dtype", None)
+        if col in percent:
+            config[col] = st.column_config.NumberColumn(format="percent")
+        elif kind is not None and kind.kind in "fiu":
+            config[col] = st.column_config.NumberColumn(format="localized")
+    st.dataframe(frame, hide_index=hide_index, width="stretch", column_config=config)

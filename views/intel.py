@@ -13,7 +13,7 @@ from optera.forecast import forecast_prices
 from optera.llm import phrase_brief
 from optera.models import LABELS, ValidationError
 from optera.tools import Toolbox
-from ui.common import get_service, init, sidebar
+from ui.common import show_table, get_service, init, sidebar
 
 sidebar()
 st.title("Intel")
@@ -109,7 +109,7 @@ be_plot["energy_price"] = prices["energy_price"]
 st.plotly_chart(charts.lines_figure(be_plot, "Break-even energy price by type (runs while energy is below)",
                                     "energy price", labels={**LABELS, "energy_price": "Actual energy price"}),
                 width="stretch")
-left, right = st.columns(2)
+left, _ = st.columns([2, 3])
 share = intel.share_worth_running(prices, inventory)
 share_table = pd.DataFrame({"Machine type": [LABELS[n] for n in share.index],
                             "Share of intervals worth running": share.to_numpy()})
@@ -117,7 +117,7 @@ left.dataframe(share_table, hide_index=True, width="stretch",
                column_config={"Share of intervals worth running": st.column_config.ProgressColumn(
                    min_value=0.0, max_value=1.0, format="percent")})
 stats = intel.summary_stats(prices)
-right.dataframe(stats, width="stretch")
+show_table(stats, hide_index=False)
 download(per_kw.add_suffix("_profit_per_kw").join(be.add_suffix("_break_even_energy")), "profitability",
          "profitability")
 download(stats, "summary statistics", "summary_stats")
@@ -131,7 +131,9 @@ if corr_matrix is not None and not corr_matrix.empty:
     download(corr_matrix, "correlations", "correlations")
 else:
     note = corr[1] if isinstance(corr, tuple) else "not enough overlapping days"
-    st.caption(f"Correlations with BTC: {note}")
+    btc_end = f"; the bitcoin data ends {market.as_of:%Y-%m-%d}" if market.as_of else ""
+    st.caption(f"Correlations with BTC: {note} (the window runs {prices.index[0]:%Y-%m-%d} to "
+               f"{prices.index[-1]:%Y-%m-%d}{btc_end}).")
 
 # -- backtests ----------------------------------------------------------------------
 st.subheader("Backtests")
@@ -165,8 +167,9 @@ try:
                              float(switching), int(min_hold), inventory, tuple(sorted(inventory.specs.items())))
     st.caption(f"Over the {label}: {len(bt_prices):,} intervals. Capture = profit as a share of the per-interval "
                "optimum. *Hindsight* is the best single allocation held over the whole span, known only afterwards.")
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"capture": st.column_config.NumberColumn(format="percent")})
+    show_table(table.rename(columns={"strategy": "Strategy", "profit": "Profit", "revenue": "Revenue", "cost": "Cost",
+                                     "switches": "Switches", "switching_cost_paid": "Switching cost paid",
+                                     "capture": "Capture"}), percent=("Capture",))
     st.plotly_chart(charts.cumulative_figure(series, "Cumulative profit: re-optimising every interval"),
                     width="stretch")
     download(series, "backtest intervals", "backtest_series")
@@ -190,7 +193,11 @@ if fc is not None:
         col.plotly_chart(charts.forecast_figure(recent[name], fc.frame[name], charts.PRICE_LABELS[name],
                                                 charts.COLORS[name]), width="stretch")
     st.caption("Out-of-sample error on this window (rolling origins), exponential smoothing vs the naive last value:")
-    st.dataframe(fc.errors, width="stretch")
+    show_table(fc.errors.rename(columns={"model_mae": "Smoothing MAE", "model_mape": "Smoothing MAPE",
+                                         "naive_mae": "Naive MAE", "naive_mape": "Naive MAPE",
+                                         "coverage": "Interval coverage", "origins": "Origins",
+                                         "beats_naive": "Beats naive"}),
+               hide_index=False, percent=("Smoothing MAPE", "Naive MAPE", "Interval coverage"))
     download(fc.errors, "forecast errors", "forecast_errors")
     if st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:"):
         st.session_state["forecast_preset"] = fc.as_whatif

@@ -10,7 +10,7 @@ from optera.mara import MaraError
 from optera.economics import breakdown
 from optera.models import LABELS, MACHINE_TYPES, Allocation, Prices, ValidationError
 from optera.power import proportional_scale, repair, validate
-from ui.common import get_service, init, money, sidebar
+from ui.common import SHADOW, show_table, get_service, init, money, sidebar
 
 sidebar()
 st.title("Optimizer")
@@ -157,11 +157,7 @@ else:
         "Current power (W)": cur_rows[n]["power"], "Optimal power (W)": opt_rows[n]["power"],
         "Current profit": cur_rows[n]["profit"], "Optimal profit": opt_rows[n]["profit"],
     } for n in MACHINE_TYPES])
-    st.dataframe(side, hide_index=True, width="stretch",
-                 column_config={**{c: st.column_config.NumberColumn(format="localized")
-                                   for c in ("Current power (W)", "Optimal power (W)")},
-                                **{c: st.column_config.NumberColumn(format="%.2f")
-                                   for c in ("Current profit", "Optimal profit")}})
+    show_table(side)
     left, right = st.columns(2)
     left.plotly_chart(charts.allocation_figure(
         [{"type": n, "current_profit": cur_rows[n]["profit"], "optimal_profit": opt_rows[n]["profit"]}
@@ -176,7 +172,7 @@ else:
                                                       for k, v in ex.break_even[n].items()}}
                        for n in MACHINE_TYPES])
     with st.expander("Break-even prices (each type on its own, ignoring the power limit)"):
-        st.dataframe(be, hide_index=True, width="stretch")
+        show_table(be)
 
 
 @st.dialog("Confirm deploy", width="large")
@@ -191,9 +187,8 @@ def confirm_deploy(target: Allocation, action: str) -> None:
         return
     rows = diff(live, target, inventory)
     st.markdown(f"Send this allocation to **{svc.settings.source_label}**? The site runs the *Current* column now.")
-    st.dataframe(pd.DataFrame([{"Machine type": LABELS[r["type"]], "Current": r["current"], "New": r["target"],
-                                "Change": r["change"], "Power change (W)": r["power_change"]} for r in rows]),
-                 hide_index=True, width="stretch")
+    show_table(pd.DataFrame([{"Machine type": LABELS[r["type"]], "Current": r["current"], "New": r["target"],
+                              "Change": r["change"], "Power change (W)": r["power_change"]} for r in rows]))
     st.markdown(f"Power after deploy: **{target.power(inventory):,.0f} W** of {site_limit:,.0f} W. Profit at the "
                 f"what-if prices: {money(live.profit(prices, inventory))} → "
                 f"**{money(target.profit(prices, inventory))}** per period.")
@@ -212,6 +207,9 @@ def run_deploy(target: Allocation, action: str, confirmed_current: Allocation) -
     st.session_state["deploy_message"] = (result.ok, result.message)
     if result.ok:
         st.toast(result.message, icon=":material/check:")
+        for name in MACHINE_TYPES:  # the manual editor starts again from what the site now runs
+            st.session_state.pop(f"keep_manual_{name}", None)
+            st.session_state.pop(f"{SHADOW}keep_manual_{name}", None)
 
 
 if solution is not None and solution.feasible:
@@ -245,7 +243,7 @@ if issues:
         {"Method": "Proportional scaling", **{LABELS[n]: scaled[n] for n in MACHINE_TYPES},
          "Power (W)": scaled.power(inventory), "Profit": scaled.profit(prices, inventory)},
     ])
-    st.dataframe(compare, hide_index=True, width="stretch")
+    show_table(compare)
     if scaled.power(inventory) > site_limit:
         st.caption("Proportional scaling still breaks the power limit after rounding.")
 

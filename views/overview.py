@@ -10,7 +10,7 @@ from optera.backtest import run_backtest
 from optera.economics import allocation_economics, recorded_economics, status_breakdown
 from optera.models import LABELS
 from optera.service import SYNC_INTERVAL
-from ui.common import get_service, init, money, per_day, sidebar
+from ui.common import show_table, get_service, init, money, per_day, sidebar
 
 RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
           "30 d": timedelta(days=30), "1 y": timedelta(days=365), "All": None}
@@ -77,10 +77,7 @@ def body() -> None:
         table = pd.DataFrame([{"Machine type": LABELS[r["type"]], "Units": r["units"], "Power (W)": r["power"],
                                "Revenue": r["revenue"], "Cost": r["cost"], "Profit": r["profit"]}
                               for r in status_breakdown(status)])
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"Power (W)": st.column_config.NumberColumn(format="localized"),
-                                    **{c: st.column_config.NumberColumn(format="%.2f")
-                                       for c in ("Revenue", "Cost", "Profit")}})
+        show_table(table)
         st.caption(f"As reported by the site at {fetched:%Y-%m-%d %H:%M:%S} UTC; revenue and cost are per period "
                    f"({svc.settings.period_minutes:g} min), per-day figures assume that period. "
                    "The site reports cost as a total; per type it is split by power.")
@@ -101,7 +98,9 @@ def body() -> None:
         st.plotly_chart(charts.economics_figure(econ, "The current allocation at past prices, the per-interval "
                                                       "optimum, and what the site reported", recorded),
                         width="stretch")
-    st.caption(f"{len(prices):,} price points in range; charts show at most {charts.MAX_POINTS:,} per line "
+    first_stored = svc.store.price_range()[0]
+    st.caption(f"{len(prices):,} price points in range; stored history starts {first_stored:%Y-%m-%d %H:%M} UTC, "
+               f"so longer ranges show all of it. Charts show at most {charts.MAX_POINTS:,} points per line "
                "(bucket means).")
 
 
