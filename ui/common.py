@@ -99,13 +99,15 @@ def init(key: str, default) -> str:
     return key
 
 
-def show_table(frame, *, hide_index: bool = True, percent: tuple[str, ...] = ()) -> None:
-    """A dataframe with thousands separators and optional percent columns."""
+def show_table(frame, *, hide_index: bool = True, percent: tuple[str, ...] = (), decimals: int = 2) -> None:
+    """A dataframe with thousands separators, fixed decimals and optional percent columns."""
     config = {}
     for col in frame.columns:
         kind = getattr(frame[col], "dtype", None)
         if col in percent:
             config[col] = st.column_config.NumberColumn(format="percent")
-        elif kind is not None and kind.kind in "fiu":
-            config[col] = st.column_config.NumberColumn(format="localized")
+        elif kind is not None and kind.kind == "f":
+            config[col] = st.column_config.NumberColumn(format=f"%,.{decimals}f")
+        elif kind is not None and kind.kind in "iu":
+            config[col] = st.column_config.NumberColumn(format="%,d")
     st.dataframe(frame, hide_index=hide_index, width="stretch", column_config=config)

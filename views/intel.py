@@ -117,7 +117,7 @@ left.dataframe(share_table, hide_index=True, width="stretch",
                column_config={"Share of intervals worth running": st.column_config.ProgressColumn(
                    min_value=0.0, max_value=1.0, format="percent")})
 stats = intel.summary_stats(prices)
-show_table(stats, hide_index=False)
+show_table(stats, hide_index=False, decimals=4)
 download(per_kw.add_suffix("_profit_per_kw").join(be.add_suffix("_break_even_energy")), "profitability",
          "profitability")
 download(stats, "summary statistics", "summary_stats")

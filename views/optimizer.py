@@ -172,7 +172,7 @@ else:
                                                       for k, v in ex.break_even[n].items()}}
                        for n in MACHINE_TYPES])
     with st.expander("Break-even prices (each type on its own, ignoring the power limit)"):
-        show_table(be)
+        show_table(be, decimals=4)
 
 
 @st.dialog("Confirm deploy", width="large")
