@@ -22,6 +22,20 @@ FIXED_NOW = datetime(2025, 6, 21, 21, 7)  # just after the last real point
 _UNSET = object()
 
 
+def send(h, status: int, raw: bytes, ctype: str = "application/json", headers=None) -> None:
+    """Write one HTTP answer; a client that already hung up (a timeout test) is not an error."""
+    try:
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(raw)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 @dataclass
 class Behaviour:
     delay: float = 0.0
@@ -80,16 +94,7 @@ class FaultServer:
         self.httpd.server_close()
 
     def _send(self, h, status: int, raw: bytes, ctype: str = "application/json", headers=None) -> None:
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(raw)))
-            for k, v in (headers or {}).items():
-                h.send_header(k, v)
-            h.end_headers()
-            h.wfile.write(raw)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send(h, status, raw, ctype, headers)
 
     def _handle(self, h) -> None:
         path = h.path.split("?")[0].rstrip("/") or "/"

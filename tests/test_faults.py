@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import streamlit as st
 
+from faultserver import send
 from optera.models import DEFAULT_INVENTORY, MACHINE_TYPES
 
 KEY = "fault-test-key"
@@ -106,17 +107,7 @@ class FaultServer:
 
     # -- responses -----------------------------------------------------------
     def _send(self, h, status: int, body, content_type="application/json", headers=None):
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", content_type)
-            h.send_header("Content-Length", str(len(raw)))
-            for k, v in (headers or {}).items():
-                h.send_header(k, v)
-            h.end_headers()
-            h.wfile.write(raw)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send(h, status, body if isinstance(body, bytes) else json.dumps(body).encode(), content_type, headers)
 
     def _status(self) -> dict:
         p = price_point((FAULT_POINTS if self.fault else GOOD_POINTS) - 1)
