@@ -558,3 +558,14 @@ def profit_curve(prices: Prices, power_limit: float, constraints: Constraints | 
                      "mix_change": previous is not None and key != previous})
         previous = key
     return pd.DataFrame(rows, columns=["energy_price", "profit", *MACHINE_TYPES, "mix_change"])
+
+
+def running_ranges(curve: pd.DataFrame) -> dict[str, tuple[float, float] | None]:
+    """For each type, the lowest and highest energy price on a profit curve at which the
+    optimum runs it (None if never): the solver's own answer to "when is it worth running"
+    under the power limit and constraints, to the curve's grid resolution."""
+    out: dict[str, tuple[float, float] | None] = {}
+    for name in MACHINE_TYPES:
+        used = curve.loc[curve[name] > 0, "energy_price"]
+        out[name] = (float(used.min()), float(used.max())) if len(used) else None
+    return out

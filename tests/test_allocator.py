@@ -339,3 +339,17 @@ def test_next_power_step_is_worth_what_a_whole_machine_adds():
     assert e.next_step_kw == pytest.approx(5.0)
     assert e.next_step_value == pytest.approx(67 * asic - (66 * asic + immersion))
     assert "5 kW more would add 22,000.00" in e.rationale
+
+
+def test_running_ranges_read_the_curve():
+    import pandas as pd
+
+    from optera.allocator import running_ranges
+
+    curve = pd.DataFrame({"energy_price": [0.0, 1.0, 2.0, 3.0], "profit": [9, 6, 3, 0],
+                          "air_miners": [0, 0, 0, 0], "hydro_miners": [2, 1, 0, 0], "immersion_miners": [0, 0, 0, 0],
+                          "gpu_compute": [0, 0, 0, 0], "asic_compute": [66, 66, 66, 0],
+                          "mix_change": [False, True, True, True]})
+    ranges = running_ranges(curve)
+    assert ranges["asic_compute"] == (0.0, 2.0) and ranges["hydro_miners"] == (0.0, 1.0)
+    assert ranges["air_miners"] is None

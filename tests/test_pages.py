@@ -163,3 +163,14 @@ def test_optimizer_lock_above_cap_is_a_message_and_the_page_stays_usable():
     # the manual editor and history are still there
     assert at.number_input(key="keep_manual_gpu_compute") is not None
     assert any(s.value == "Deployment history" for s in at.subheader)
+
+
+def test_forecast_preset_lands_on_the_optimizer_sliders():
+    at = app("views/intel.py")
+    [b for b in at.button if b.label.startswith("Use the 1-hour forecast")][0].click().run()
+    assert not at.exception
+    preset = at.session_state["forecast_preset"]
+    assert set(preset) == {"energy_price", "hash_price", "token_price"}
+    at.switch_page("views/optimizer.py").run()
+    for name, value in preset.items():
+        assert at.slider(key=f"keep_opt_{name}").value == pytest.approx(value)

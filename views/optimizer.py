@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from optera import charts
-from optera.allocator import Constraints, explain, profit_curve, solve
+from optera.allocator import Constraints, explain, profit_curve, running_ranges, solve
 from optera.deploy import deploy, diff
 from optera.mara import MaraError
 from optera.economics import breakdown
@@ -168,6 +168,11 @@ else:
     curve = _curve(prices.hash_price, prices.token_price, power_limit, constraints, current, round(top, 4))
     right.plotly_chart(charts.profit_curve_figure(curve, prices.energy_price, solution.profit),
                        width="stretch")
+    ranges = running_ranges(curve)
+    right.caption("Along this curve the optimum runs " + "; ".join(
+        f"{LABELS[n]} at energy {lo:.2f}–{hi:.2f}" for n, r in ranges.items() if r for lo, hi in [r])
+        + (". " if any(ranges.values()) else "nothing. ")
+        + "Never: " + (", ".join(LABELS[n] for n, r in ranges.items() if not r) or "—") + ".")
     be = pd.DataFrame([{"Machine type": LABELS[n], **{k.replace("_", " ").capitalize(): v
                                                       for k, v in ex.break_even[n].items()}}
                        for n in MACHINE_TYPES])
