@@ -181,8 +181,15 @@ except (ValueError, ValidationError) as e:
 st.subheader("Short-horizon forecast")
 st.caption("From the latest 7 days of stored prices, whatever the window above: a forecast is about what comes next.")
 latest_week = _prices(str(svc.settings.db_path), last - timedelta(days=7), last, last)
+
+
+@st.cache_data(ttl=300, max_entries=4, show_spinner=False)
+def _forecast(db_path: str, latest, frame: pd.DataFrame):
+    return forecast_prices(frame, horizon=12)
+
+
 try:
-    fc = forecast_prices(latest_week, horizon=12)
+    fc = _forecast(str(svc.settings.db_path), last, latest_week)
 except ValueError as e:
     fc = None
     st.info(f"No forecast yet: {e}")
