@@ -323,14 +323,21 @@ class BuiltinAnalyst:
             lines.append("Constraints: " + "; ".join(cons) + ".")
         return lines
 
-    def _optimize(self, question, scenario, calls) -> Answer:
+    def _optimum(self, scenario, calls, title: str, what: str) -> tuple[dict, list[str], Answer | None]:
+        """The optimum for a scenario and its text; an Answer instead when there is none."""
         r = self._call(calls, "optimize", **scenario)
         if "error" in r:
-            return self._error(r, calls, "optimise")
-        lines = self._solution_text(r, "Best allocation")
+            return r, [], self._error(r, calls, what)
+        lines = self._solution_text(r, title)
         if r.get("allocation") is None:
             lines.append(f"No feasible allocation. {r.get('message', '')}")
-            return Answer("\n".join(lines), calls)
+            return r, lines, Answer("\n".join(lines), calls)
+        return r, lines, None
+
+    def _optimize(self, question, scenario, calls) -> Answer:
+        r, lines, done = self._optimum(scenario, calls, "Best allocation", "optimise")
+        if done:
+            return done
         lines += ["", _alloc_table([(n, r["allocation"][n], None) for n in MACHINE_TYPES]), "",
                   f"- Profit **{money(r['profit'])} per period** ({money(r['profit_per_day'])} per day at "
                   f"{r['period_minutes']:g}-minute periods); revenue {money(r['revenue'])}, "
@@ -402,13 +409,9 @@ class BuiltinAnalyst:
         return Answer("\n".join(lines), calls)
 
     def _why(self, question, scenario, calls) -> Answer:
-        r = self._call(calls, "optimize", **scenario)
-        if "error" in r:
-            return self._error(r, calls, "explain")
-        lines = self._solution_text(r, "Why this allocation")
-        if r.get("allocation") is None:
-            lines.append(f"No feasible allocation. {r.get('message', '')}")
-            return Answer("\n".join(lines), calls)
+        r, lines, done = self._optimum(scenario, calls, "Why this allocation", "explain")
+        if done:
+            return done
         e = self._call(calls, "explain_allocation", allocation=r["allocation"])
         lines += ["", "| Machine type | Units | Profit per unit | Profit per kW | Break-even energy | Worth running |",
                   "|---|---:|---:|---:|---:|---|"]
