@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optera.backtest import _candidates, candidates, read_prices_csv, run_backtest
+from optera.backtest import run_backtest
+from optera.optimize.frontier import _candidates, candidates
+from optera.pricefile import read_prices_csv
 from optera.models import Allocation
 
 ROOT = Path(__file__).resolve().parents[1]

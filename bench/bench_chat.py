@@ -11,15 +11,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from optera.analyst import BuiltinAnalyst
+from optera.chat.analyst import BuiltinAnalyst
 from optera.config import Secret, Settings
-from optera.llm import LLMAgent
+from optera.chat.llm import LLMAgent
 from optera.mara import MaraClient
 from optera.models import Allocation
 from optera.sim.api import DEMO_KEY, Simulator
 from optera.store import Store
 from optera.sync import sync
-from optera.tools import Toolbox
+from optera.chat.tools import Toolbox
 from tests.fake_openai import FakeOpenAI
 
 QUESTIONS = [

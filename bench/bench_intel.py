@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from optera import intel
-from optera.btc import BtcMarket, btc_metrics, read_shipped
-from optera.forecast import backtest_error, forecast_prices
+from optera.intel import metrics as intel
+from optera.intel.btc import BtcMarket, btc_metrics, read_shipped
+from optera.intel.forecast import backtest_error, forecast_prices
 
 ROWS = 365 * 288  # 105,120 five-minute points
 

@@ -138,9 +138,9 @@ def _startup(db: Path) -> float:
 
 
 def main() -> None:
-    import optera.btc
+    import optera.intel.btc
 
-    optera.btc.yfinance_fetcher = _offline
+    optera.intel.btc.yfinance_fetcher = _offline
     for name in list(os.environ):
         if name.startswith(("MARA_", "OPENAI_")):
             del os.environ[name]

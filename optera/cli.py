@@ -199,7 +199,7 @@ def _site_limit(svc) -> float:
 
 
 def _constraints(args):
-    from .allocator import Constraints
+    from .optimize import Constraints
 
     return Constraints(
         caps=dict(args.max), locks=dict(args.lock),
@@ -210,7 +210,7 @@ def _constraints(args):
 
 
 def _solve(svc, args):
-    from .allocator import solve
+    from .optimize import solve
 
     prices = _latest_prices(svc, args)
     limit = args.power_limit if args.power_limit is not None else _site_limit(svc)
@@ -337,7 +337,8 @@ def cmd_sync(args) -> int:
 
 
 def cmd_backtest(args) -> int:
-    from .backtest import read_prices_csv, run_backtest
+    from .backtest import run_backtest
+    from .pricefile import read_prices_csv
 
     svc = _service()
     if args.prices_csv:
@@ -433,6 +434,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .errors import OpteraError, exit_code
     from .mara import MaraError
 
     try:
@@ -440,6 +442,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (UsageError, ValidationError) as e:
         return _fail(str(e), 2)
+    except OpteraError as e:
+        return _fail(e.message, exit_code(e))
     except (SourceError, MaraError, StoreError) as e:
         return _fail(str(getattr(e, "message", None) or e), 1)
     except KeyboardInterrupt:

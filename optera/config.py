@@ -1,21 +1,38 @@
 """Settings from environment variables and `.streamlit/secrets.toml`.
 
-Environment variables win over secrets.toml. Secrets are kept in :class:`Secret`
-so that printing, logging or repr-ing the settings never shows a key.
+Environment variables win over secrets.toml. Every value is validated (pydantic):
+a malformed secrets.toml or a setting out of range is a :class:`ConfigError` that
+names the setting, never a silent fallback. Keys are kept in :class:`Secret`, so
+printing, logging or repr-ing the settings never shows one, and are registered
+with :mod:`optera.redaction` so every text that leaves the process is masked.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict, field_validator
+from pydantic import ValidationError as _PydanticError
+from pydantic.dataclasses import dataclass
+
+from . import redaction
+from .errors import ConfigError
+from .units import Money
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OFFICIAL_MARA_URL = "https://mara-hackathon-api.onrender.com"
+SIMULATOR_URL = "http://simulator.local"
 DEFAULT_DB = "data/optera.db"
 DEFAULT_MODEL = "gpt-4o"
+DEFAULT_HISTORY_DAYS = 90
+SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class Secret:
@@ -25,6 +42,7 @@ class Secret:
 
     def __init__(self, value: str):
         self._value = value
+        redaction.remember(value)
 
     def get(self) -> str:
         return self._value
@@ -44,7 +62,7 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(arbitrary_types_allowed=True))
 class Settings:
     mara_api_url: str | None = None
     mara_api_key: Secret | None = None
@@ -55,6 +73,45 @@ class Settings:
     period_minutes: float = 5.0
     sim_state: Path = field(default=PROJECT_ROOT / "data" / "sim_state.json")
     btc_live: bool = True
+    money_unit: str = "$"
+    history_days: float = DEFAULT_HISTORY_DAYS
+
+    @field_validator("period_minutes")
+    @classmethod
+    def _period(cls, v: float) -> float:
+        if not math.isfinite(v) or not 0 < v <= 1440:
+            raise ValueError("must be a number of minutes above 0 and at most 1440 (one day)")
+        return v
+
+    @field_validator("history_days")
+    @classmethod
+    def _history(cls, v: float) -> float:
+        if not math.isfinite(v) or not 1 <= v <= 3650:
+            raise ValueError("must be a number of days from 1 to 3650")
+        return v
+
+    @field_validator("mara_api_url", "openai_base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8787")
+        return v
+
+    @field_validator("money_unit")
+    @classmethod
+    def _unit(cls, v: str) -> str:
+        v = v.strip()
+        if not 1 <= len(v) <= 8 or any(c in v for c in "<>[]()*_`\\"):
+            raise ValueError("must be 1 to 8 plain characters, e.g. $, USD or €")
+        return v
 
     @property
     def source(self) -> str:
@@ -71,14 +128,15 @@ class Settings:
             return self.mara_api_url.rstrip("/")
         if self.mara_api_key:
             return OFFICIAL_MARA_URL
-        return "http://simulator.local"
+        return SIMULATOR_URL
 
     @property
     def source_label(self) -> str:
+        """Where the data comes from, safe to show (credentials in a URL are masked)."""
         return {
             "simulator": "Embedded simulator (offline)",
             "mara": "MARA hackathon API",
-            "custom": f"MARA-compatible API at {self.base_url}",
+            "custom": f"MARA-compatible API at {redaction.redact(self.base_url)}",
         }[self.source]
 
     @property
@@ -88,6 +146,11 @@ class Settings:
     @property
     def periods_per_day(self) -> float:
         return 24 * 60 / self.period_minutes
+
+    @property
+    def money(self) -> Money:
+        """How money is written: the unit label and the period length."""
+        return Money(self.money_unit, self.period_minutes)
 
     def secret_values(self) -> list[str]:
         """The raw secrets, for redaction."""
@@ -100,18 +163,47 @@ def _read_secrets(path: Path) -> Mapping[str, object]:
             return tomllib.load(fh)
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML ({e}); fix it or remove it") from None
+    except OSError as e:
+        raise ConfigError(f"{path} cannot be read ({e.strerror or e})") from None
+
+
+def _flag(name: str, value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name}={value!r} is not a yes/no value; use 1 or 0")
+
+
+def _number(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+
+
+_FIELD_ENV = {"period_minutes": "OPTERA_PERIOD_MINUTES", "history_days": "OPTERA_HISTORY_DAYS",
+              "mara_api_url": "MARA_API_URL", "openai_base_url": "OPENAI_BASE_URL",
+              "money_unit": "OPTERA_MONEY_UNIT"}
 
 
 def load_settings(env: Mapping[str, str] | None = None, secrets_path: Path | None = None) -> Settings:
+    """The settings in force; raises ConfigError naming the setting that is wrong."""
     env = os.environ if env is None else env
-    secrets = _read_secrets(secrets_path or PROJECT_ROOT / ".streamlit" / "secrets.toml")
+    secrets = _read_secrets(secrets_path or SECRETS_FILE)
 
     def get(name: str) -> str | None:
-        value = env.get(name)
+        value: Any = env.get(name)
         if value is None or value == "":
             raw = secrets.get(name)
+            if isinstance(raw, (dict, list)):
+                raise ConfigError(f"{name} in secrets.toml must be a plain value, not a table or list")
             value = str(raw) if raw not in (None, "") else None
         return value.strip() if isinstance(value, str) else value
 
@@ -119,22 +211,25 @@ def load_settings(env: Mapping[str, str] | None = None, secrets_path: Path | Non
     if not db.is_absolute():
         db = PROJECT_ROOT / db
     sim_state = Path(get("OPTERA_SIM_STATE") or db.with_name(db.stem + "_sim.json"))
-    try:
-        period = float(get("OPTERA_PERIOD_MINUTES") or 5)
-        if not (period > 0):
-            period = 5.0
-    except ValueError:
-        period = 5.0
     mara_key = get("MARA_API_KEY")
     openai_key = get("OPENAI_API_KEY")
-    return Settings(
-        mara_api_url=get("MARA_API_URL"),
-        mara_api_key=Secret(mara_key) if mara_key else None,
-        db_path=db,
-        openai_api_key=Secret(openai_key) if openai_key else None,
-        openai_base_url=get("OPENAI_BASE_URL"),
-        llm_model=get("OPTERA_LLM_MODEL") or DEFAULT_MODEL,
-        period_minutes=period,
-        sim_state=sim_state,
-        btc_live=(get("OPTERA_BTC_LIVE") or "1").lower() not in ("0", "false", "no", "off"),
-    )
+    try:
+        return Settings(
+            mara_api_url=get("MARA_API_URL"),
+            mara_api_key=Secret(mara_key) if mara_key else None,
+            db_path=db,
+            openai_api_key=Secret(openai_key) if openai_key else None,
+            openai_base_url=get("OPENAI_BASE_URL"),
+            llm_model=get("OPTERA_LLM_MODEL") or DEFAULT_MODEL,
+            period_minutes=_number("OPTERA_PERIOD_MINUTES", get("OPTERA_PERIOD_MINUTES"), 5.0),
+            sim_state=sim_state,
+            btc_live=_flag("OPTERA_BTC_LIVE", get("OPTERA_BTC_LIVE"), True),
+            money_unit=get("OPTERA_MONEY_UNIT") or "$",
+            history_days=_number("OPTERA_HISTORY_DAYS", get("OPTERA_HISTORY_DAYS"), DEFAULT_HISTORY_DAYS),
+        )
+    except _PydanticError as e:
+        first = e.errors()[0]
+        name = _FIELD_ENV.get(str(first["loc"][0]) if first.get("loc") else "", "a setting")
+        shown = redaction.safe(repr(first.get("input")), 80)
+        reason = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+        raise ConfigError(f"{name}={shown} {reason}") from None

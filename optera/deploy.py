@@ -13,7 +13,7 @@ from typing import Mapping
 
 from .mara import MaraClient, MaraError, RefusedError
 from .models import MACHINE_TYPES, Allocation, Inventory, DEFAULT_INVENTORY
-from .power import validate
+from .optimize.repair import validate
 from .store import Store
 
 

@@ -12,37 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-MACHINE_TYPES: tuple[str, ...] = (
-    "air_miners",
-    "hydro_miners",
-    "immersion_miners",
-    "gpu_compute",
-    "asic_compute",
-)
-MINER_TYPES: tuple[str, ...] = MACHINE_TYPES[:3]
-INFERENCE_TYPES: tuple[str, ...] = MACHINE_TYPES[3:]
+from .errors import ValidationError
+from .vocabulary import INFERENCE_TYPES, LABELS, MACHINE_TYPES, MINER_TYPES
 
-LABELS: dict[str, str] = {
-    "air_miners": "Air miners",
-    "hydro_miners": "Hydro miners",
-    "immersion_miners": "Immersion miners",
-    "gpu_compute": "GPU inference",
-    "asic_compute": "ASIC inference",
-}
-
-
-class ValidationError(ValueError):
-    """A payload or user input failed validation; names the field and the value."""
-
-    def __init__(self, field: str, value: Any, reason: str):
-        self.field = field
-        self.value = value
-        self.reason = reason
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{field}: {reason} (got {shown})")
-
+__all__ = ["ValidationError", "MACHINE_TYPES", "MINER_TYPES", "INFERENCE_TYPES", "LABELS", "Prices",
+           "MachineSpec", "Inventory", "Allocation", "SiteStatus", "Site", "DEFAULT_INVENTORY",
+           "parse_timestamp", "format_timestamp", "parse_price_list"]
 
 def _number(data: Mapping[str, Any], name: str, *, allow_zero: bool = True, prefix: str = "") -> float:
     label = f"{prefix}{name}"

@@ -10,7 +10,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from optera.allocator import Constraints, explain, profit_curve, solve
+from optera.optimize import Constraints, explain, profit_curve, solve
+from optera.units import Money
 from optera.models import Allocation, Prices, ValidationError
 
 TS = datetime(2025, 6, 21, 12, 0)
@@ -179,8 +180,8 @@ def test_conflicting_lock_is_named_with_numbers():
     prices = Prices(TS, 3.0, 4.0, 2.0)
     s = solve(prices, 1_000_000, Constraints(locks={"asic_compute": 80}))
     assert not s.feasible
-    assert s.conflicts == ["lock asic_compute=80 needs 1,200,000 W > power limit 1,000,000 W"]
-    assert "1,200,000 W" in s.message
+    assert s.conflicts == ["exactly 80 ASIC inference needs 1.2 MW, more than the power limit 1 MW"]
+    assert "1.2 MW" in s.message
 
 
 def test_min_tokens_conflict_reports_the_maximum():
@@ -188,13 +189,13 @@ def test_min_tokens_conflict_reports_the_maximum():
     s = solve(prices, 1_000_000, Constraints(min_tokens=5_000_000, caps={"asic_compute": 60}))
     assert not s.feasible
     # the power limit alone already rules it out: 66 asics (990 kW) + 2 gpu = 3,302,000 tokens
-    assert s.conflicts == ["min tokens 5,000,000 exceeds what the power limit 1,000,000 W allows (max 3,302,000)"]
+    assert s.conflicts == ["at least 5,000,000 tokens cannot be reached: power limit 1 MW allows at most 3,302,000 tokens"]
     s = solve(prices, 1_000_000, Constraints(min_tokens=3_100_000, caps={"asic_compute": 60}))
     assert not s.feasible
     # now the cap matters too: 60 asics (900 kW, 3,000,000) + 20 gpu in the last 100 kW (20,000)
     assert len(s.conflicts) == 1
-    assert "min tokens 3,100,000" in s.conflicts[0] and "max 3,020,000" in s.conflicts[0]
-    assert "power limit 1,000,000 W" in s.conflicts[0] and "cap asic_compute<=60" in s.conflicts[0]
+    assert "at least 3,100,000 tokens" in s.conflicts[0] and "allow at most 3,020,000 tokens" in s.conflicts[0]
+    assert "power limit 1 MW" in s.conflicts[0] and "at most 60 ASIC inference" in s.conflicts[0]
 
 
 def test_share_conflict_with_caps_is_irreducible():
@@ -203,7 +204,7 @@ def test_share_conflict_with_caps_is_irreducible():
     s = solve(prices, 100_000, c)
     assert not s.feasible
     text = " ".join(s.conflicts)
-    assert "min inference share 50%" in text and "min hashrate" in text
+    assert "inference at least 50% of power" in text and "hashrate" in text
     assert "power limit" not in text  # the power limit plays no part in this conflict
 
 
@@ -225,15 +226,15 @@ def test_zero_profit_types_are_left_off():
 
 
 @pytest.mark.parametrize("kwargs, field", [
-    (dict(prices=Prices(TS, -1.0, 1.0, 1.0)), "energy_price"),
-    (dict(prices=Prices(TS, 1.0, math.nan, 1.0)), "hash_price"),
-    (dict(limit=-5.0), "power_limit"),
-    (dict(c=Constraints(caps={"gpu_compute": 2}, locks={"gpu_compute": 3})), "locks.gpu_compute"),
-    (dict(c=Constraints(min_inference_share=1.5)), "min_inference_share"),
-    (dict(c=Constraints(min_inference_share=0.6, max_inference_share=0.4)), "min_inference_share"),
-    (dict(c=Constraints(caps={"foo": 1})), "caps.foo"),
-    (dict(c=Constraints(locks={"asic_compute": 1.5})), "locks.asic_compute"),
-    (dict(c=Constraints(min_tokens=-1)), "min_tokens"),
+    (dict(prices=Prices(TS, -1.0, 1.0, 1.0)), "Energy price"),
+    (dict(prices=Prices(TS, 1.0, math.nan, 1.0)), "Hash price"),
+    (dict(limit=-5.0), "Power limit (W)"),
+    (dict(c=Constraints(caps={"gpu_compute": 2}, locks={"gpu_compute": 3})), "Lock of GPU inference"),
+    (dict(c=Constraints(min_inference_share=1.5)), "Minimum inference share"),
+    (dict(c=Constraints(min_inference_share=0.6, max_inference_share=0.4)), "Minimum inference share"),
+    (dict(c=Constraints(caps={"foo": 1})), "Cap of foo"),
+    (dict(c=Constraints(locks={"asic_compute": 1.5})), "Lock of ASIC inference"),
+    (dict(c=Constraints(min_tokens=-1)), "Minimum tokens"),
 ])
 def test_invalid_inputs_raise_validation_error(kwargs, field):
     prices = kwargs.get("prices", Prices(TS, 1.0, 1.0, 1.0))
@@ -247,7 +248,7 @@ def test_explain_numbers():
     prices = Prices(TS, 3.0, 4.0, 2.0)
     current = Allocation(hydro_miners=5, immersion_miners=10, gpu_compute=30, asic_compute=20)
     s = solve(prices, 1_000_000, None, current)
-    ex = explain(s, prices, 1_000_000, None, current, periods_per_day=288)
+    ex = explain(s, prices, 1_000_000, None, current, money=Money("$", 5))
     # 1,001 kW: still 66 asic (990 kW) + 1 immersion, the extra kW fits nothing -> worth 0
     assert ex.value_per_kw == pytest.approx(0.0)
     # break-even energy price of asic: 50,000 * 2 / 15,000
@@ -260,7 +261,7 @@ def test_explain_numbers():
     assert ex.diff["profit_per_day"] == pytest.approx((3_640_000 - cur_profit) * 288)
     assert ex.diff["units"]["asic_compute"] == 46
     assert 3 <= ex.rationale.count(". ") + 1 <= 6
-    assert "3,666.67" in ex.rationale  # asic profit per kW: 55,000 / 15
+    assert "$3,667/period per kW" in ex.rationale  # asic profit per kW: 55,000 / 15
 
 
 def test_value_of_one_more_kw_against_brute_force():
@@ -293,8 +294,8 @@ def test_joint_output_conflict_counts_the_other_minimum():
     s = solve(prices, 1_000_000, Constraints(min_hashrate=300_000, min_tokens=3_000_000))
     assert not s.feasible
     # 300 kW of miners leave 700 kW: 46 asics (690 kW, 2,300,000) + 2 gpu (2,000)
-    assert s.conflicts == ["min tokens 3,000,000 exceeds what the power limit 1,000,000 W and "
-                           "min hashrate 300,000 allow (max 2,302,000)"]
+    assert s.conflicts == ["at least 3,000,000 tokens cannot be reached: power limit 1 MW and "
+                           "at least 300,000 hashrate allow at most 2,302,000 tokens"]
 
 
 def test_binding_constraints_are_named():
@@ -304,9 +305,10 @@ def test_binding_constraints_are_named():
     # asic is capped at 20 (300 kW, 1,000,000 tokens); a 60% inference share caps the total at 500 kW,
     # so 20 immersion miners fill the rest and 500 kW stay unused
     assert s.allocation == Allocation(immersion_miners=20, asic_compute=20)
-    assert set(s.binding) == {"cap asic_compute<=20", "min inference share 60%", "min tokens 1,000,000"}
+    assert set(s.binding) == {"at most 20 ASIC inference", "inference at least 60% of power",
+                              "at least 1,000,000 tokens"}
     s = solve(prices, 1_000_000, Constraints(max_moved=10), Allocation(gpu_compute=30))
-    assert "max moved 10" in s.binding
+    assert "at most 10 units moved" in s.binding
 
 
 def test_explain_and_curve_handle_edge_cases():
@@ -326,7 +328,7 @@ def test_next_power_step_is_worth_what_a_whole_machine_adds():
     """At 1 MW one more kW fits no machine; 5 kW more lets a 67th ASIC replace the immersion miner."""
     from datetime import datetime
 
-    from optera.allocator import explain, solve
+    from optera.optimize import explain, solve
     from optera.models import Prices
 
     p = Prices(datetime(2025, 1, 1), 0.6, 1.5, 0.8)
@@ -338,13 +340,13 @@ def test_next_power_step_is_worth_what_a_whole_machine_adds():
     assert e.value_per_kw == pytest.approx(0.0)
     assert e.next_step_kw == pytest.approx(5.0)
     assert e.next_step_value == pytest.approx(67 * asic - (66 * asic + immersion))
-    assert "5 kW more would add 22,000.00" in e.rationale
+    assert "5 kW more would add $22,000/period" in e.rationale
 
 
 def test_running_ranges_read_the_curve():
     import pandas as pd
 
-    from optera.allocator import running_ranges
+    from optera.optimize import running_ranges
 
     curve = pd.DataFrame({"energy_price": [0.0, 1.0, 2.0, 3.0], "profit": [9, 6, 3, 0],
                           "air_miners": [0, 0, 0, 0], "hydro_miners": [2, 1, 0, 0], "immersion_miners": [0, 0, 0, 0],

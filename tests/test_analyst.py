@@ -1,6 +1,6 @@
 """The built-in analyst and the tools: plain-English questions, numbers checked independently.
 
-Expected numbers come from optera.allocator.solve called here, or from the API's
+Expected numbers come from optera.optimize.solve called here, or from the API's
 revenue formula written out by hand; never from the analyst's own output.
 """
 
@@ -11,16 +11,18 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from optera.allocator import Constraints, solve
-from optera.analyst import (HELP_TEXT, LLM_HOWTO, BuiltinAnalyst, intent_of, market_brief, money, parse_constraints,
+from optera.optimize import Constraints, solve
+from optera.chat.analyst import (HELP_TEXT, LLM_HOWTO, BuiltinAnalyst, intent_of, money, parse_constraints,
                             parse_hours, parse_power, parse_prices, price, signed)
 from optera.config import Settings
 from optera.mara import MaraClient
+from optera.units import Money
 from optera.models import MACHINE_TYPES, Allocation, Prices
 from optera.sim.api import DEMO_KEY, Simulator
 from optera.store import Store
 from optera.sync import sync
-from optera.tools import TOOL_NAMES, TOOL_SPECS, Toolbox
+from optera.chat.tools import TOOL_NAMES, TOOL_SPECS, Toolbox
+from optera.intel.brief import market_brief
 
 NOW = datetime(2025, 6, 22, 12, 0)
 CURRENT = Allocation(air_miners=20, hydro_miners=10, gpu_compute=4)
@@ -253,7 +255,7 @@ def test_why(site, latest, question):
         unit_revenue = h * p.hash_price + t * p.token_price
         assert price(unit_revenue / w) in answer.text  # break-even energy price by hand
         assert money(unit_revenue - w * p.energy_price) in answer.text
-    assert money(solve(p, 1e6).profit) in answer.text
+    assert Money().period(solve(p, 1e6).profit) in answer.text
 
 
 @pytest.mark.parametrize("question", ["help", "hello", "what can you do?"])
@@ -401,12 +403,12 @@ def test_stored_availability_caps_apply_to_every_answer(site, latest):
 
 def test_deploy_it_after_a_constrained_answer_proposes_that_optimum(tmp_path, sim_server):
     """'best allocation with no asic' then 'deploy it' must propose the no-ASIC optimum just shown."""
-    from optera.analyst import BuiltinAnalyst
+    from optera.chat.analyst import BuiltinAnalyst
     from optera.config import load_settings
     from optera.mara import MaraClient
     from optera.store import Store
     from optera.sync import sync
-    from optera.tools import Toolbox
+    from optera.chat.tools import Toolbox
 
     store = Store(tmp_path / "chat.db")
     sync(MaraClient(sim_server.url, sim_server.key), store)

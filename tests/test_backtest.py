@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optera.backtest import candidates, compare_strategies, read_prices_csv, run_backtest
+from optera.backtest import compare_strategies, run_backtest
+from optera.optimize.frontier import candidates
+from optera.pricefile import read_prices_csv
 from optera.models import MACHINE_TYPES, Allocation, Inventory
 
 ROOT = Path(__file__).resolve().parents[1]

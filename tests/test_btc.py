@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optera.btc import BtcMarket, btc_metrics, load_market, moving_averages
+from optera.intel.btc import BtcMarket, btc_metrics, load_market, moving_averages
 from optera.store import Store
 
 # 40 days of made-up closes: a rise to a peak on day 25, then a fall.

@@ -166,4 +166,5 @@ def test_sim_command_serves_over_http(tmp_path):
 def test_malformed_source_url_is_a_message_not_a_traceback(capsys, monkeypatch):
     monkeypatch.setenv("MARA_API_URL", "http://[::1")
     code, out, err = run(capsys, "status")
-    assert code == 1 and "not a valid URL" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "MARA_API_URL" in err and "http:// or https:// URL" in err
+    assert len(err.strip().splitlines()) == 1

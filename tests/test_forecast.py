@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optera.forecast import backtest_error, fit, forecast_prices, predict
+from optera.intel.forecast import backtest_error, fit, forecast_prices, predict
 
 
 def prices_frame(energy, hash_, token, start="2025-06-21 12:00") -> pd.DataFrame:

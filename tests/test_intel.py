@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optera import intel
+from optera.intel import metrics as intel
 
 # The published inventory, typed in here independently of optera.models:
 # (hashrate, tokens, power W) per unit.
@@ -131,7 +131,7 @@ def test_missing_column_is_a_clear_error():
 
 
 def test_hourly_profile_is_the_mean_per_hour_by_hand():
-    from optera.intel import hourly_profile
+    from optera.intel.metrics import hourly_profile
 
     idx = pd.to_datetime(["2025-01-01T01:00", "2025-01-01T01:30", "2025-01-02T01:10", "2025-01-01T02:00"])
     frame = pd.DataFrame({"energy_price": [1.0, 2.0, 3.0, 0.0], "hash_price": [2.0, 2.0, 2.0, 1.0],

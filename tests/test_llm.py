@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from optera.config import Secret, Settings
-from optera.llm import MAX_TOOL_ROUNDS, LLMAgent, phrase_brief
+from optera.chat.llm import MAX_TOOL_ROUNDS, LLMAgent, phrase_brief
 from optera.mara import MaraClient
 from optera.models import Allocation
 from optera.sim.api import DEMO_KEY, Simulator
 from optera.store import Store
 from optera.sync import sync
-from optera.tools import TOOL_NAMES, Toolbox
+from optera.chat.tools import TOOL_NAMES, Toolbox
 from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-test-VERYSECRET-0123456789abcdef"
@@ -235,7 +235,7 @@ def test_phrase_brief(site, fake):
 
 
 def test_propose_deploy_only_proposes(site, fake):
-    from optera.allocator import solve
+    from optera.optimize import solve
 
     sim, client, store, _ = site
     fake.push({"tool_calls": [{"name": "propose_deploy", "arguments": '{"allocation": "optimal"}'}]},

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from optera.models import Allocation, Prices
-from optera.power import Issue, proportional_scale, repair, validate
+from optera.optimize.repair import Issue, proportional_scale, repair, validate
 
 TS = datetime(2025, 6, 21, 12, 0)
 POWER = np.array([3500, 5000, 10000, 5000, 15000], dtype=float)

@@ -128,7 +128,7 @@ def world(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("OPENAI_BASE_URL", llm.url + "/v1")
     monkeypatch.setenv("OPTERA_DB", str(tmp_path / "secrets.db"))
     monkeypatch.setenv("OPTERA_SIM_STATE", str(tmp_path / "app_sim.json"))
-    monkeypatch.setattr("optera.btc.yfinance_fetcher", _offline)
+    monkeypatch.setattr("optera.intel.btc.yfinance_fetcher", _offline)
     import optera.mara
     import optera.service
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from optera.config import load_settings
+from optera.errors import ConfigError
 from optera.service import SYNC_INTERVAL, Service
 from optera.store import StoreError, recover
 
@@ -22,7 +23,11 @@ def _service(db_path: str, source: str, key_fingerprint: int) -> Service:
 
 def get_service() -> Service:
     """The process-wide service for the current settings (recreated if they change)."""
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        st.error(f"Optera cannot start with these settings: {e.message}", icon=":material/settings:")
+        st.stop()
     try:
         # a changed key (hashed, never the key itself) gets a new client
         return _service(str(settings.db_path), settings.base_url, hash(settings.mara_api_key))

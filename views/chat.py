@@ -3,11 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from optera.analyst import BuiltinAnalyst
+from optera.chat.analyst import BuiltinAnalyst
 from optera.deploy import deploy, diff
-from optera.llm import LLMAgent
+from optera.chat.llm import LLMAgent
 from optera.models import LABELS, Allocation
-from optera.tools import Toolbox
+from optera.chat.tools import Toolbox
 from ui.common import get_service, sidebar
 
 sidebar()

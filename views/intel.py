@@ -5,14 +5,16 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from optera import charts, intel
-from optera.analyst import market_brief
-from optera.backtest import compare_strategies, read_prices_csv, run_backtest
-from optera.btc import btc_metrics, load_market, moving_averages
-from optera.forecast import forecast_prices
-from optera.llm import phrase_brief
+from optera import charts
+from optera.intel import metrics as intel
+from optera.intel.brief import market_brief
+from optera.backtest import compare_strategies, run_backtest
+from optera.pricefile import read_prices_csv
+from optera.intel.btc import btc_metrics, load_market, moving_averages
+from optera.intel.forecast import forecast_prices
+from optera.chat.llm import phrase_brief
 from optera.models import LABELS, ValidationError
-from optera.tools import Toolbox
+from optera.chat.tools import Toolbox
 from ui.common import show_table, get_service, init, sidebar
 
 sidebar()

@@ -4,12 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from optera import charts
-from optera.allocator import Constraints, explain, profit_curve, running_ranges, solve
+from optera.optimize import Constraints, explain, profit_curve, running_ranges, solve
 from optera.deploy import deploy, diff
 from optera.mara import MaraError
 from optera.economics import breakdown
 from optera.models import LABELS, MACHINE_TYPES, Allocation, Prices, ValidationError
-from optera.power import proportional_scale, repair, validate
+from optera.optimize.repair import proportional_scale, repair, validate
 from ui.common import SHADOW, show_table, get_service, init, money, sidebar
 
 sidebar()
@@ -130,7 +130,7 @@ elif not solution.feasible:
 else:
     best = solution.allocation
     ex = explain(solution, prices, power_limit, constraints, current, inventory,
-                 periods_per_day=svc.settings.periods_per_day)
+                 money=svc.settings.money)
     current_profit = current.profit(prices, inventory)
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Optimal profit per period", money(solution.profit),

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import openai
 
-from .config import Settings
+from ..config import Settings
 from .tools import TOOL_NAMES, TOOL_SPECS, Toolbox, dumps
 
 MAX_TOOL_ROUNDS = 5

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .models import DEFAULT_INVENTORY, MACHINE_TYPES, Inventory
+from ..models import DEFAULT_INVENTORY, MACHINE_TYPES, Inventory
 
 PRICE_COLUMNS = ["energy_price", "hash_price", "token_price"]
 

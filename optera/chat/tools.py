@@ -17,10 +17,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .config import Settings
-from .models import (DEFAULT_INVENTORY, INFERENCE_TYPES, MACHINE_TYPES, Allocation, Inventory, Prices,
+from ..config import Settings
+from ..models import (DEFAULT_INVENTORY, INFERENCE_TYPES, MACHINE_TYPES, Allocation, Inventory, Prices,
                      ValidationError, format_timestamp)
-from .store import Store
+from ..store import Store
 
 DEFAULT_POWER_LIMIT = 1_000_000.0
 PRICE_NAMES = ("energy_price", "hash_price", "token_price")
@@ -298,7 +298,7 @@ class Toolbox:
         return out
 
     def _constraints(self, args: Mapping[str, Any]):
-        from .allocator import Constraints
+        from ..optimize import Constraints
 
         caps = {**self.stored_caps(), **(_counts("caps", args.get("caps")) or {})}
         return Constraints(
@@ -309,7 +309,7 @@ class Toolbox:
             min_hashrate=_num("min_hashrate", args.get("min_hashrate")))
 
     def _solve(self, args: Mapping[str, Any]):
-        from .allocator import explain, solve
+        from ..optimize import explain, solve
 
         prices = self._prices(args)
         limit = _num("power_limit", args.get("power_limit"), positive=True)
@@ -321,7 +321,7 @@ class Toolbox:
         explanation = None
         if solution.feasible:
             explanation = explain(solution, prices, limit, constraints, current, inventory,
-                                  periods_per_day=self.periods_per_day)
+                                  money=self.settings.money)
         return prices, limit, constraints, current, solution, explanation
 
     def _solution_dict(self, prices, limit, constraints, solution, explanation) -> dict[str, Any]:
@@ -371,7 +371,7 @@ class Toolbox:
     @_safe
     def backtest(self, hours: Any = 24, strategy: Any = "optimal", switching_cost: Any = 0.0) -> dict[str, Any]:
         """Replay a strategy over the newest `hours` of stored prices."""
-        from .backtest import run_backtest
+        from ..backtest import run_backtest
 
         hours = _num("hours", 24 if hours is None else hours, positive=True, maximum=MAX_HOURS)
         strategy = "optimal" if strategy is None else str(strategy).strip().lower()
@@ -437,14 +437,14 @@ class Toolbox:
     @_safe
     def propose_deploy(self, allocation: Any = "optimal") -> dict[str, Any]:
         """A deploy proposal for the user to confirm; never sends anything."""
-        from .power import validate
+        from ..optimize.repair import validate
 
         inventory = self.inventory
         limit = self.power_limit()
         caps = self.stored_caps() or None
         prices = self.latest_prices()
         if allocation is None or (isinstance(allocation, str) and allocation.strip().lower() in ("optimal", "best")):
-            from .allocator import Constraints, solve
+            from ..optimize import Constraints, solve
 
             if prices is None:
                 raise ToolError("no prices stored yet: sync first")

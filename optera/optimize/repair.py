@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .allocator import Constraints, solve
-from .models import DEFAULT_INVENTORY, MACHINE_TYPES, Allocation, Inventory, Prices
+from .constraints import Constraints
+from .milp import solve
+from ..models import DEFAULT_INVENTORY, MACHINE_TYPES, Allocation, Inventory, Prices
 
 
 @dataclass(frozen=True)

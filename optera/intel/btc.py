@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .config import PROJECT_ROOT
+from ..config import PROJECT_ROOT
 
 TICKER = "BTC-USD"
 SHIPPED_DAILY = PROJECT_ROOT / "data" / "btc_usd_daily.csv"

@@ -1,0 +1,1 @@
+"""The chat: tools over the library, the built-in analyst, and the LLM agent."""
