@@ -435,7 +435,7 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from .errors import OpteraError, exit_code
-    from .mara import MaraError
+    from .mara import SourceError
 
     try:
         args = build_parser().parse_args(argv)
@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e), 2)
     except OpteraError as e:
         return _fail(e.message, exit_code(e))
-    except (SourceError, MaraError, StoreError) as e:
+    except (SourceError, SourceError, StoreError) as e:
         return _fail(str(getattr(e, "message", None) or e), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Mapping
 
-from .mara import MaraClient, MaraError, RefusedError
+from .mara import MaraClient, SourceError, RefusedError
 from .models import MACHINE_TYPES, Allocation, Inventory, DEFAULT_INVENTORY
 from .optimize.repair import validate
 from .store import Store
@@ -65,14 +65,14 @@ def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, i
         audit = _record(store, action=action, requested=requested, previous=previous,
                                         result="refused", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
-    except MaraError as e:
+    except SourceError as e:
         message = f"Deploy failed: {e.message}"
         audit = _record(store, action=action, requested=requested, previous=previous,
                                         result="error", message=message, source=source)
         return DeployResult(False, message, requested, previous, None, audit)
     try:
         status = client.get_status()
-    except MaraError as e:
+    except SourceError as e:
         message = f"Sent, but the read-back failed, so the result is unverified: {e.message}"
         audit = _record(store, action=action, requested=requested, previous=previous,
                                         result="unverified", message=message, source=source)
@@ -96,7 +96,7 @@ def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, i
 def _current(client: MaraClient, store: Store) -> Allocation | None:
     try:
         return client.get_status().allocation
-    except MaraError:
+    except SourceError:
         snap = store.latest_snapshot()
         return snap[0].allocation if snap else None
 

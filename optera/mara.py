@@ -2,7 +2,7 @@
 the embedded simulator (an ``httpx.MockTransport``).
 
 Connection errors, timeouts, 429 and 5xx are retried with exponential backoff
-(429 waits for Retry-After, capped). Every failure becomes a :class:`MaraError`
+(429 waits for Retry-After, capped). Every failure becomes a :class:`SourceError`
 subclass whose message a user can act on and which never contains the API key,
 not even when the server echoes it. Payloads are validated through
 :mod:`optera.models`; a bad field becomes a :class:`BadResponseError` naming it.
@@ -17,52 +17,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .models import Allocation, Inventory, Prices, Site, SiteStatus, ValidationError, parse_price_list
+from .errors import (AuthError, BadResponseError, RateLimitedError, RefusedError, SourceError, UnavailableError,
+                     ValidationError)
+from .models import Allocation, Inventory, Prices, Site, SiteStatus, parse_price_list
 
 MAX_RETRY_AFTER = 30.0
 REDACTED = "********"
 
 
-class MaraError(Exception):
-    """Base of every client failure; ``message`` is safe to show (no key)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class AuthError(MaraError):
-    """401/403: the key is missing or wrong."""
-
-
-class RateLimitedError(MaraError):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class UnavailableError(MaraError):
-    """Unreachable, timed out, or 5xx after every retry."""
-
-    def __init__(self, message: str, unreachable: bool = False):
-        super().__init__(message)
-        self.unreachable = unreachable
-
-
-class BadResponseError(MaraError):
-    """The answer is not JSON or fails validation."""
-
-
-class RefusedError(MaraError):
-    """A 4xx other than 401/403/429: the server refused the request and said why."""
-
-    def __init__(self, message: str, status: int, server_message: str = ""):
-        super().__init__(message)
-        self.status = status
-        self.server_message = server_message
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -244,21 +206,3 @@ class MaraClient:
             raise BadResponseError("The MARA API returned an invalid response for PUT /machines: "
                                    "expected a JSON object")
         return payload
-
-
-def client_from_settings(settings, **kwargs) -> MaraClient:
-    """The client for the configured source; the embedded simulator when no URL or key is set."""
-    if settings.source == "simulator":
-        from .sim.api import DEMO_KEY, Simulator
-
-        sim = Simulator(state_path=settings.sim_state)
-        return MaraClient(settings.base_url, DEMO_KEY, transport=sim.transport(), **kwargs)
-    key = settings.mara_api_key.get() if settings.mara_api_key else None
-    try:
-        if key is None and urlsplit(settings.base_url).hostname in ("127.0.0.1", "localhost", "::1"):
-            from .sim.api import DEMO_KEY
-
-            key = DEMO_KEY  # a local `optera sim` always has the demo site
-        return MaraClient(settings.base_url, key, **kwargs)
-    except (httpx.InvalidURL, ValueError, TypeError) as e:
-        raise MaraError(f"MARA_API_URL {settings.base_url!r} is not a valid URL ({e}).") from None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import Settings, load_settings
-from .mara import MaraClient, MaraError, client_from_settings
+from .mara import MaraClient, SourceError, client_from_settings
 from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices, SiteStatus
 from .store import Store, utcnow
 from .sync import SyncResult, sync
@@ -66,7 +66,7 @@ class Service:
     def _sync(self) -> SyncResult:
         try:
             client = self.client
-        except MaraError as e:  # e.g. a malformed MARA_API_URL: a message, like any other failed sync
+        except SourceError as e:  # e.g. a malformed MARA_API_URL: a message, like any other failed sync
             self.store.log_sync(False, 0, e.message)
             self.last_result = SyncResult(ok=False, new_prices=0, message=e.message, status=None, errors=[e.message])
             return self.last_result
@@ -136,7 +136,7 @@ class Service:
         return snap[0].allocation if snap else Allocation()
 
     def live_status(self) -> SiteStatus:
-        """Read the site now (raises MaraError with a user-readable message)."""
+        """Read the site now (raises SourceError with a user-readable message)."""
         status = self.client.get_status()
         self.store.add_snapshot(status)
         return status
@@ -148,4 +148,4 @@ class Service:
         self.store.set_meta("caps", {k: int(v) for k, v in caps.items() if v is not None})
 
 
-__all__ = ["Service", "Freshness", "MaraError", "SYNC_INTERVAL"]
+__all__ = ["Service", "Freshness", "SourceError", "SYNC_INTERVAL"]

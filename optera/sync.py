@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .mara import MaraClient, MaraError, UnavailableError
+from .mara import MaraClient, SourceError, UnavailableError
 from .models import SiteStatus
 from .store import Store
 
@@ -50,7 +50,7 @@ def sync(client: MaraClient, store: Store) -> SyncResult:
             errors.append(f"{name}: {e.message}")
             if e.unreachable:
                 unreachable = e.message
-        except MaraError as e:
+        except SourceError as e:
             errors.append(f"{name}: {e.message}")
         except Exception as e:  # noqa: BLE001 - a storage failure must not stop the other steps
             errors.append(f"{name}: {_storage_problem(e)}")
@@ -59,7 +59,7 @@ def sync(client: MaraClient, store: Store) -> SyncResult:
         nonlocal new_prices
         points = client.get_prices()
         if not points:
-            raise MaraError("The MARA API returned no price points.")
+            raise SourceError("The MARA API returned no price points.")
         new_prices = store.upsert_prices(points)
         notes.append(f"{new_prices} new of {len(points)} price points (latest {points[-1].timestamp:%Y-%m-%d %H:%M})")
 

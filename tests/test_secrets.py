@@ -220,14 +220,14 @@ def test_keys_never_leak_through_pages_cli_logs_errors_or_disk(world, capsys, ca
 
     # -- the client's own exceptions when the server echoes the key ---------------------------
     from optera.config import load_settings
-    from optera.mara import MaraClient, MaraError
+    from optera.mara import MaraClient, SourceError
 
     settings = load_settings()
     for status in (401, 500):
         world["mode"]["fail"] = status
         client = MaraClient(settings.base_url, MARA_SECRET, retries=1, backoff=0.0, sleep=lambda _s: None)
         for call in (client.get_status, client.get_site, client.get_prices):
-            with pytest.raises(MaraError) as info:
+            with pytest.raises(SourceError) as info:
                 call()
             e = info.value
             shown = "\n".join([str(e), repr(e), str(getattr(e, "message", "")),

@@ -6,7 +6,7 @@ import streamlit as st
 from optera import charts
 from optera.optimize import Constraints, explain, profit_curve, running_ranges, solve
 from optera.deploy import deploy, diff
-from optera.mara import MaraError
+from optera.mara import SourceError
 from optera.economics import breakdown
 from optera.models import LABELS, MACHINE_TYPES, Allocation, Prices, ValidationError
 from optera.optimize.repair import proportional_scale, repair, validate
@@ -184,7 +184,7 @@ else:
 def confirm_deploy(target: Allocation, action: str) -> None:
     try:
         live = svc.live_status().allocation
-    except MaraError as e:
+    except SourceError as e:
         st.error(f"Cannot read the site, so nothing can be deployed now: {e.message}")
         return
     if live.to_dict() == target.to_dict():
