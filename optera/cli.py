@@ -15,15 +15,12 @@ from typing import Sequence
 
 from .config import load_settings
 from .models import MACHINE_TYPES, Allocation, Prices, ValidationError, parse_timestamp
+from .errors import InputError, SourceError
 from .store import StoreError
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """Bad flags or impossible constraints (exit 2)."""
-
-
-class SourceError(Exception):
-    """The data source or database failed (exit 1)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -435,7 +432,6 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from .errors import OpteraError, exit_code
-    from .mara import SourceError
 
     try:
         args = build_parser().parse_args(argv)

@@ -8,16 +8,35 @@ into messages so no caller ever sees a traceback.
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import Settings, load_settings
-from .mara import MaraClient, SourceError, client_from_settings
+from .errors import SourceError
+from .mara import MaraClient
 from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices, SiteStatus
 from .store import Store, utcnow
 from .sync import SyncResult, sync
 
 SYNC_INTERVAL = timedelta(minutes=5)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def client_from_settings(settings: Settings, **kwargs) -> MaraClient:
+    """The client for the configured source: the embedded simulator (an in-process
+    transport, no port) when no URL or key is set, else the configured server."""
+    if settings.source == "simulator":
+        from .sim.api import DEMO_KEY, Simulator
+
+        sim = Simulator(state_path=settings.sim_state, history_days=settings.history_days)
+        return MaraClient(settings.base_url, DEMO_KEY, transport=sim.transport(), **kwargs)
+    key = settings.mara_api_key.get() if settings.mara_api_key else None
+    if key is None and urlsplit(settings.base_url).hostname in LOCAL_HOSTS:
+        from .sim.api import DEMO_KEY
+
+        key = DEMO_KEY  # a local `optera sim` always has the demo site
+    return MaraClient(settings.base_url, key, **kwargs)
 DEFAULT_POWER_LIMIT = 1_000_000.0
 
 

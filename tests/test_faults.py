@@ -224,7 +224,6 @@ def env(tmp_path, monkeypatch, server):
     import optera.service
 
     monkeypatch.setattr(optera.service, "client_from_settings", _fast_client)
-    monkeypatch.setattr(optera.mara, "client_from_settings", _fast_client)
     st.cache_data.clear()
     st.cache_resource.clear()
     yield tmp_path

@@ -10,7 +10,8 @@ import pytest
 
 from optera.config import Secret, Settings
 from optera.mara import (AuthError, BadResponseError, MaraClient, SourceError, RateLimitedError, RefusedError,
-                         UnavailableError, client_from_settings)
+                         UnavailableError)
+from optera.service import client_from_settings
 from optera.models import DEFAULT_INVENTORY, Allocation
 from optera.sim.api import DEMO_ALLOCATION, DEMO_KEY
 from optera.sim.prices import PriceModel

@@ -132,7 +132,7 @@ def world(tmp_path, monkeypatch, caplog):
     import optera.mara
     import optera.service
 
-    real = optera.mara.client_from_settings
+    real = optera.service.client_from_settings
 
     def quick(settings, **kwargs):  # no retry waits: the 500 phase would otherwise sleep for seconds
         return real(settings, **{"retries": 1, "backoff": 0.0, **kwargs})

@@ -102,7 +102,7 @@ def test_auth_failure_keeps_public_data(store, fault_server):
 
 def test_sync_via_the_embedded_simulator(tmp_path, store):
     from optera.config import Settings
-    from optera.mara import client_from_settings
+    from optera.service import client_from_settings
 
     settings = Settings(db_path=tmp_path / "x.db", sim_state=tmp_path / "s.json")
     result = sync(client_from_settings(settings), store)
