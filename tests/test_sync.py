@@ -109,7 +109,7 @@ def test_sync_via_the_embedded_simulator(tmp_path, store):
     assert result.ok, result.message
     latest = store.latest_prices(1)[0].timestamp
     assert (datetime.utcnow() - latest).total_seconds() < 5 * 60 + 5
-    assert store.price_count() in (7 * 288, 7 * 288 + 1)
+    assert store.price_count() in (90 * 288, 90 * 288 + 1)  # OPTERA_HISTORY_DAYS backfills 90 days
 
 
 @pytest.mark.parametrize("bad", [{"name": "", "power": 1}, {"name": "x", "power": -5}])
