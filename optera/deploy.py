@@ -1,30 +1,63 @@
-"""Safe deploys: validate, send, read back, compare, record.
+"""Safe deploys: validate, read the site's limit fresh, record the intent, send, read back, check.
 
-The same path serves the app, the CLI and the chat, so no surface can skip a
-step. Confirmation is the caller's job (a dialog, a prompt, a card); this module
-assumes it has been given and records every attempt, including refused ones.
+The same path serves the app, the CLI, the chat and the autopilot, so no surface can
+skip a step. Confirmation is the caller's job (a dialog, a prompt, a card, a policy);
+this module assumes it was given and records every attempt, refused ones included:
+
+1. the counts must be whole, non-negative and bounded;
+2. the site's power limit is read right before sending; if it cannot be read, nothing
+   is sent (a stale or default limit once sent 500 kW to a 50 kW site);
+3. the counts must fit that limit (and the caller's tighter limit and caps);
+4. the site must still run what the user confirmed the diff against, and the target
+   must differ from it (a no-op is never sent);
+5. the intent is written to the audit trail before the PUT (if it cannot be written
+   anywhere, nothing is sent), and completed with the outcome after;
+6. the site's answer is read back: same counts, and power used within the limit.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
-from .mara import MaraClient, SourceError, RefusedError
-from .models import MACHINE_TYPES, Allocation, Inventory, DEFAULT_INVENTORY
+from .audit import NOT_SENT
+from .errors import DeployNotSent, DeployUnverified, RefusedError, SourceError, StorageError, ValidationError
+from .mara import MaraClient
+from .models import DEFAULT_INVENTORY, Allocation, Inventory
+from .numbers import check
 from .optimize.repair import validate
 from .store import Store
+from .units import machines, power
+from .vocabulary import MACHINE_TYPES
+
+POWER_TOLERANCE_W = 1e-6  # float noise in a site's reported total
 
 
 @dataclass(frozen=True)
 class DeployResult:
-    ok: bool
+    """What happened to one attempt; ``outcome`` is its audit result (see optera.audit)."""
+
+    outcome: str
     message: str
-    requested: Allocation
+    requested: Allocation | None
     previous: Allocation | None
     readback: Allocation | None
     audit_id: int | None
+    power_limit: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    @property
+    def sent(self) -> bool:
+        return self.outcome not in NOT_SENT and self.outcome != "unrecorded"
+
+    def raise_for_outcome(self) -> None:
+        """Raise DeployNotSent or DeployUnverified unless the deploy was sent and verified."""
+        if self.ok:
+            return
+        raise (DeployUnverified if self.sent else DeployNotSent)(self.message, self)
 
 
 def diff(current: Allocation | None, target: Allocation, inventory: Inventory = DEFAULT_INVENTORY) -> list[dict]:
@@ -38,88 +71,100 @@ def diff(current: Allocation | None, target: Allocation, inventory: Inventory = 
     return rows
 
 
-def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, int], *, power_limit: float,
-           caps: Mapping[str, int] | None = None, action: str = "deploy", source: str = "app",
-           inventory: Inventory = DEFAULT_INVENTORY, expected_current: Allocation | None = None) -> DeployResult:
-    """Send `target` if it is valid and the site still runs `expected_current` (the diff the user confirmed)."""
-    counts = target.to_dict() if isinstance(target, Allocation) else dict(target)
-    issues = validate(counts, power_limit, caps, inventory)
-    previous = _current(client, store)
+def parse_counts(counts: Allocation | Mapping[str, Any]) -> tuple[Allocation | None, list[str]]:
+    """Whole, non-negative, bounded counts of known types, or the problems with them."""
+    if isinstance(counts, Allocation):
+        return counts, []
+    problems, clean = [], {}
+    for name, value in dict(counts).items():
+        if name not in MACHINE_TYPES:
+            problems.append(f"unknown machine type {str(name)[:40]!r}")
+            continue
+        try:
+            clean[name] = check(name, value, integer=True, text=True)
+        except ValidationError as e:
+            problems.append(e.message)
+    return (Allocation(**clean) if not problems else None), problems
+
+
+def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, Any], *,
+           power_limit: float | None = None, caps: Mapping[str, int] | None = None, action: str = "deploy",
+           source: str = "app", by: str = "", inventory: Inventory = DEFAULT_INVENTORY,
+           expected_current: Allocation | None = None) -> DeployResult:
+    """Send ``target`` through every check above; returns the recorded outcome, never raises.
+
+    ``power_limit`` is an extra, tighter limit of the caller's (a what-if); the site's own
+    limit, read fresh, always applies. ``expected_current`` is what the user confirmed the
+    diff against: if the site now runs something else, nothing is sent.
+    """
+    requested, problems = parse_counts(target)
+
+    def done(outcome: str, message: str, *, previous: Allocation | None = None, readback=None,
+             limit: float | None = None) -> DeployResult:
+        audit_id = None
+        try:
+            audit_id = store.audit.record(action=action, requested=requested or dict(target), previous=previous,
+                                          result=outcome, message=message, readback=readback, source=source,
+                                          by=by)
+        except StorageError:
+            pass  # nothing was sent; the message still reaches the user
+        return DeployResult(outcome, message, requested, previous, readback, audit_id, limit)
+
+    if problems:
+        return done("invalid", "Not sent: " + "; ".join(problems))
+    try:
+        site = client.get_site()
+    except SourceError as e:
+        return done("no_limit", f"Not sent: the site's power limit could not be read right before sending "
+                                f"({e.message}). A deploy needs a fresh limit.")
+    limit = site.power if power_limit is None else min(site.power, float(power_limit))
+    issues = validate(requested.to_dict(), limit, caps, inventory)
     if issues:
-        message = "Not sent: " + "; ".join(i.message for i in issues)
-        requested = _lenient(counts)
-        audit = _record(store, action=action, requested=requested, previous=previous,
-                                        result="invalid", message=message, source=source)
-        return DeployResult(False, message, requested, previous, None, audit)
-    requested = _lenient(counts)
-    if expected_current is not None and previous is not None and previous.to_dict() != expected_current.to_dict():
-        message = ("Not sent: the site's allocation changed since you confirmed the diff "
-                   f"(it now runs {_describe(previous)}). Review the new diff and confirm again.")
-        audit = _record(store, action=action, requested=requested, previous=previous,
-                                        result="stale", message=message, source=source)
-        return DeployResult(False, message, requested, previous, None, audit)
+        return done("invalid", "Not sent: " + "; ".join(i.message for i in issues), limit=limit)
+    try:
+        previous = client.get_status().allocation
+    except SourceError as e:
+        return done("unsafe", f"Not sent: the site's current allocation could not be read ({e.message}).",
+                    limit=limit)
+    if expected_current is not None and previous != expected_current:
+        return done("stale", "Not sent: the site's allocation changed since you confirmed the diff "
+                             f"(it now runs {machines(previous)}). Review the new diff and confirm again.",
+                    previous=previous, limit=limit)
+    if previous == requested:
+        return done("noop", f"Not sent: the site already runs this allocation ({machines(requested)}).",
+                    previous=previous, limit=limit)
+    try:
+        key, audit_id = store.audit.begin(action=action, requested=requested, previous=previous, site=site.name,
+                                          by=by, source=source)
+    except StorageError as e:
+        return DeployResult("unrecorded", f"Not sent: {e.message}", requested, previous, None, None, limit)
+
+    def finish(outcome: str, message: str, readback: Allocation | None = None) -> DeployResult:
+        store.audit.finish(key, audit_id, result=outcome, message=message, readback=readback)
+        return DeployResult(outcome, message, requested, previous, readback, audit_id, limit)
+
     try:
         client.set_allocation(requested)
     except RefusedError as e:
-        message = f"The site refused the allocation: {e.server_message or e.message}"
-        audit = _record(store, action=action, requested=requested, previous=previous,
-                                        result="refused", message=message, source=source)
-        return DeployResult(False, message, requested, previous, None, audit)
+        return finish("refused", f"The site refused the allocation: {e.server_message or e.message}")
     except SourceError as e:
-        message = f"Deploy failed: {e.message}"
-        audit = _record(store, action=action, requested=requested, previous=previous,
-                                        result="error", message=message, source=source)
-        return DeployResult(False, message, requested, previous, None, audit)
+        return finish("error", f"Deploy failed, and it is not known whether the site applied it: {e.message}")
     try:
         status = client.get_status()
     except SourceError as e:
-        message = f"Sent, but the read-back failed, so the result is unverified: {e.message}"
-        audit = _record(store, action=action, requested=requested, previous=previous,
-                                        result="unverified", message=message, source=source)
-        return DeployResult(False, message, requested, previous, None, audit)
-    store.add_snapshot(status)
+        return finish("unverified", f"Sent, but the read-back failed, so the result is unverified: {e.message}")
+    try:
+        store.add_snapshot(status)
+    except StorageError:
+        pass  # the audit outcome below carries the read-back
     readback = status.allocation
-    if readback.to_dict() == requested.to_dict():
-        moved = requested.moved(previous) if previous else requested.total_units
-        message = f"Deployed and verified: the site reports the requested allocation ({moved} units moved)."
-        result, ok = "ok", True
-    else:
+    if readback != requested:
         wrong = [n for n in MACHINE_TYPES if readback[n] != requested[n]]
-        message = "Deployed, but the site reports a different allocation for " + ", ".join(
-            f"{n} ({readback[n]} instead of {requested[n]})" for n in wrong)
-        result, ok = "mismatch", False
-    audit = _record(store, action=action, requested=requested, previous=previous, result=result,
-                                    message=message, readback=readback, source=source)
-    return DeployResult(ok, message, requested, previous, readback, audit)
-
-
-def _current(client: MaraClient, store: Store) -> Allocation | None:
-    try:
-        return client.get_status().allocation
-    except SourceError:
-        snap = store.latest_snapshot()
-        return snap[0].allocation if snap else None
-
-
-def _record(store: Store, **row) -> int | None:
-    """The audit row; the JSON-lines copy is written first, so a locked DB loses nothing."""
-    try:
-        return store.record_deployment(**row)
-    except sqlite3.Error:
-        return None
-
-
-def _describe(allocation: Allocation) -> str:
-    return ", ".join(f"{n} {allocation[n]}" for n in MACHINE_TYPES if allocation[n]) or "nothing"
-
-
-def _lenient(counts: Mapping[str, object]) -> Allocation:
-    """Whole non-negative counts: exact for a validated request, best effort for an invalid one."""
-    safe = {}
-    for name in MACHINE_TYPES:
-        try:
-            value = int(float(counts.get(name, 0) or 0))
-        except (TypeError, ValueError):
-            value = 0
-        safe[name] = max(0, value)
-    return Allocation(**safe)
+        return finish("mismatch", "Deployed, but the site reports a different allocation: " + ", ".join(
+            f"{machines({n: readback[n]}, empty='no ' + n)} instead of {requested[n]:,}" for n in wrong), readback)
+    if status.total_power_used > site.power + POWER_TOLERANCE_W:
+        return finish("over_limit", f"Deployed, but the site reports {power(status.total_power_used)} in use, over "
+                                    f"its limit of {power(site.power)}.", readback)
+    moved = requested.moved(previous)
+    return finish("ok", f"Deployed and verified: the site reports the requested allocation ({moved:,} units moved).",
+                  readback)

@@ -2,64 +2,129 @@
 
 One connection per thread (SQLite connections must not be shared across threads,
 and Streamlit runs each session in its own thread), WAL so readers never block the
-sync writer, and a busy timeout so a second writer waits instead of failing.
+sync writer, and a busy timeout so a second writer waits instead of failing. Every
+sqlite error leaves as a :class:`~optera.errors.StorageError` branch: locked,
+corrupt (``PRAGMA quick_check`` is read, not only run) or an unusable path.
 
-The deployment audit trail is also appended to a JSON-lines file beside the DB,
-so a corrupt database never loses it: :meth:`Store.recover` moves the bad file
-aside, builds a fresh one and replays the audit trail into it.
+The deployment audit trail lives in :mod:`optera.audit` (the table here and a
+JSON-lines file beside the DB), so a corrupt database never loses it:
+:func:`recover` moves the bad file aside, builds a fresh one and replays the trail.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import pandas as pd
-import sqlite_utils
-
+from . import audit
+from .clock import utcnow
+from .errors import DatabaseCorruptError, DatabaseLockedError, DatabasePathError, StorageError
+from .redaction import redact, safe
 from .models import MACHINE_TYPES, Allocation, Inventory, MachineSpec, Prices, SiteStatus, format_timestamp
+from .vocabulary import PRICE_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import sqlite_utils
 
 BUSY_TIMEOUT_S = 10.0
-PRICE_COLUMNS = ["energy_price", "hash_price", "token_price"]
+StoreError = StorageError  # the name the app and tests have always used
+RECOVER_HINT = ("Run `optera db recover` (or use 'Recover database' in the app) to move it aside and rebuild it "
+                "from the data source; the deployment audit trail is kept.")
 
 
-class StoreError(RuntimeError):
-    """The database cannot be opened or used; the message says what to do."""
+def translate(error: sqlite3.Error, path: Path) -> StorageError:
+    """A sqlite error as the error tree's storage branch, with what to do about it."""
+    text = str(error)
+    if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return DatabaseLockedError(f"The database {path} is locked by another program ({text}); try again.")
+    if isinstance(error, sqlite3.OperationalError) and ("readonly" in text or "read-only" in text
+                                                         or "unable to open" in text):
+        return DatabasePathError(f"The database {path} cannot be written ({text}): check that its folder "
+                                 "exists and is writable, or set OPTERA_DB to another file.")
+    if isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError) \
+            or "malformed" in text or "not a database" in text:
+        return DatabaseCorruptError(f"The database {path} cannot be read ({text}). {RECOVER_HINT}")
+    return StorageError(f"The database {path} failed: {text}")
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+def _storage_errors(method):
+    """Turn sqlite errors raised by a Store method into StorageError branches."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise translate(e, self.path) from None
+        except OverflowError as e:  # an integer beyond SQLite's 64 bits, e.g. from a hostile server
+            raise StorageError(f"A value is too large to store in {self.path.name}: {e}") from None
+
+    return wrapper
 
 
+def check_path(path: Path) -> None:
+    """A database path whose folder is missing, a file, or read-only gets a message that says so."""
+    parent = path.parent
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise DatabasePathError(f"The database {path} cannot be created: {folder} is a file, not a folder. "
+                                        "Set OPTERA_DB to a path in a folder.")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatabasePathError(f"The database folder {parent} cannot be created ({e.strerror or e}). "
+                                "Set OPTERA_DB to a writable place.") from None
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+        raise DatabasePathError(f"The database {path} is not writable (check the permissions of {parent}), "
+                                "or set OPTERA_DB to a writable place.")
+
+
+def _translated(cls):
+    """Every public method of the class raises StorageError branches, never sqlite3 errors."""
+    for name, fn in list(vars(cls).items()):
+        if callable(fn) and not name.startswith("_") and name not in ("close",):
+            setattr(cls, name, _storage_errors(fn))
+    return cls
+
+
+@_translated
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.audit_path = self.path.with_name(self.path.stem + "_audit.jsonl")
+        self.audit = audit.AuditTrail(self, self.audit_path)
         self._local = threading.local()
-        self._audit_lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_path(self.path)
         try:
             self._migrate()
-        except sqlite3.DatabaseError as e:
-            raise StoreError(
-                f"The database {self.path} cannot be read ({e}). "
-                "Run `optera db recover` (or use 'Recover database' in the app) to move it aside "
-                "and rebuild it from the data source; the deployment audit trail is kept."
-            ) from None
+        except sqlite3.Error as e:
+            raise translate(e, self.path) from None
 
     # -- connections -------------------------------------------------------
     @property
     def db(self) -> sqlite_utils.Database:
         db = getattr(self._local, "db", None)
         if db is None:
+            import sqlite_utils
+
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db
+
+    def check(self) -> list[str]:
+        """What ``PRAGMA quick_check`` finds wrong; empty when the file is sound."""
+        rows = [r[0] for r in self.db.execute("PRAGMA quick_check").fetchall()]
+        return [] if rows == ["ok"] else [str(r) for r in rows[:20]]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -69,7 +134,10 @@ class Store:
 
     def _migrate(self) -> None:
         db = self.db
-        db.execute("PRAGMA quick_check").fetchall()
+        problems = self.check()
+        if problems:
+            raise DatabaseCorruptError(f"The database {self.path} is damaged ({'; '.join(problems[:3])}). "
+                                       + RECOVER_HINT)
         if db.journal_mode != "wal":
             db.enable_wal()
         db["prices"].create(
@@ -92,11 +160,7 @@ class Store:
         )
         db["site"].create({"id": int, "name": str, "power": float, "updated_at": str},
                           pk="id", if_not_exists=True)
-        db["deployments"].create(
-            {"id": int, "at": str, "action": str, "requested": str, "previous": str,
-             "result": str, "message": str, "readback": str, "source": str},
-            pk="id", if_not_exists=True,
-        )
+        audit.create_table(db)
         db["sync_log"].create({"id": int, "at": str, "ok": int, "new_prices": int, "message": str},
                               pk="id", if_not_exists=True)
         db["chat"].create({"id": int, "at": str, "role": str, "content": str, "tools": str},
@@ -141,6 +205,8 @@ class Store:
 
     def price_history(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
         """Prices in [start, end], oldest first, indexed by timestamp."""
+        import pandas as pd
+
         sql = "select timestamp, energy_price, hash_price, token_price from prices"
         clauses, params = [], []
         if start is not None:
@@ -165,8 +231,8 @@ class Store:
 
     # -- site, inventory, snapshots ---------------------------------------
     def set_site(self, name: str, power: float) -> None:
-        self.db["site"].upsert({"id": 1, "name": name, "power": power, "updated_at": format_timestamp(utcnow())},
-                               pk="id")
+        self.db["site"].upsert({"id": 1, "name": safe(name, 200), "power": power,
+                                "updated_at": format_timestamp(utcnow())}, pk="id")
 
     def site(self) -> dict[str, Any] | None:
         rows = list(self.db["site"].rows_where("id = 1"))
@@ -214,6 +280,8 @@ class Store:
         return status, datetime.fromisoformat(r["fetched_at"])
 
     def snapshot_history(self, start: datetime | None = None) -> pd.DataFrame:
+        import pandas as pd
+
         sql = "select * from snapshots"
         params: list[Any] = []
         if start is not None:
@@ -227,7 +295,7 @@ class Store:
     # -- sync log / meta ---------------------------------------------------
     def log_sync(self, ok: bool, new_prices: int, message: str = "") -> None:
         self.db["sync_log"].insert({"at": format_timestamp(utcnow()), "ok": int(ok),
-                                    "new_prices": new_prices, "message": message})
+                                    "new_prices": new_prices, "message": safe(message, 2000)})
 
     def last_sync(self, ok_only: bool = False) -> dict[str, Any] | None:
         where = " where ok = 1" if ok_only else ""
@@ -244,39 +312,29 @@ class Store:
     # -- deployments (audit trail) ----------------------------------------
     def record_deployment(self, *, action: str, requested: Allocation, previous: Allocation | None,
                           result: str, message: str, readback: Allocation | None = None,
-                          source: str = "", at: datetime | None = None) -> int:
-        row = {
-            "at": format_timestamp(at or utcnow()),
-            "action": action,
-            "requested": json.dumps(requested.to_dict()),
-            "previous": json.dumps(previous.to_dict()) if previous else None,
-            "result": result,
-            "message": message,
-            "readback": json.dumps(readback.to_dict()) if readback else None,
-            "source": source,
-        }
-        with self._audit_lock:
-            with open(self.audit_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
-            return self.db["deployments"].insert(row).last_pk
+                          source: str = "", at: datetime | None = None) -> int | None:
+        """An attempt that ended before anything was sent (or a test's fixture row)."""
+        return self.audit.record(action=action, requested=requested, previous=previous, result=result,
+                                 message=message, readback=readback, source=source, at=at)
 
     def deployments(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = list(self.db.query("select * from deployments order by id desc limit ?", [limit]))
-        for r in rows:
-            for key in ("requested", "previous", "readback"):
-                r[key] = json.loads(r[key]) if r[key] else None
-        return rows
+        return self.audit.rows(limit)
 
     # -- chat history ------------------------------------------------------
     def add_chat(self, role: str, content: str, tools: list[dict[str, Any]] | None = None) -> None:
-        self.db["chat"].insert({"at": format_timestamp(utcnow()), "role": role, "content": content,
-                                "tools": json.dumps(tools or [])})
+        """One chat message; keys are masked before anything reaches the database or its WAL."""
+        self.db["chat"].insert({"at": format_timestamp(utcnow()), "role": role, "content": redact(content),
+                                "tools": redact(json.dumps(tools or [], default=str))})
 
     def chat_history(self, limit: int = 200) -> list[dict[str, Any]]:
         rows = list(self.db.query("select * from (select * from chat order by id desc limit ?) order by id",
                                   [limit]))
         for r in rows:
-            r["tools"] = json.loads(r["tools"]) if r["tools"] else []
+            try:
+                tools = json.loads(r["tools"]) if r["tools"] else []
+            except ValueError:
+                tools = []
+            r["tools"] = [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
         return rows
 
     def clear_chat(self) -> None:
@@ -296,6 +354,8 @@ class Store:
             self.db[table].upsert_all(rows, pk=key, batch_size=2000)
 
     def btc_frame(self, table: str) -> pd.DataFrame:
+        import pandas as pd
+
         key = "date" if table == "btc_daily" else "timestamp"
         rows = self.db.execute(f"select {key}, open, high, low, close, volume from {table} order by {key}").fetchall()
         frame = pd.DataFrame(rows, columns=[key, "Open", "High", "Low", "Close", "Volume"])
@@ -316,16 +376,7 @@ def recover(path: str | Path) -> tuple[Store, Path | None]:
             if side.exists():
                 side.rename(moved.with_name(moved.name + suffix))
     store = Store(path)
-    if store.audit_path.exists():
-        rows = []
-        with open(store.audit_path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        if rows:
-            store.db["deployments"].insert_all(rows)
+    store.audit.replay()
     return store, moved
 
 

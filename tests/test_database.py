@@ -145,8 +145,9 @@ def test_cli_sync_while_app_reads_and_deploys(tmp_path, monkeypatch, sim_server)
     assert total == distinct and total > 0
     # one audit row per deploy, in the DB and in the jsonl beside it
     assert db.execute("select count(*) from deployments where result = 'ok'").fetchone()[0] == 5
-    audit = (tmp_path / "optera_audit.jsonl").read_text().splitlines()
-    assert len(audit) == 5
+    audit = [json.loads(line) for line in (tmp_path / "optera_audit.jsonl").read_text().splitlines()]
+    assert [a["phase"] for a in audit].count("intent") == 5
+    assert sorted(a["result"] for a in audit if a["phase"] == "outcome") == ["ok"] * 5
     # the site's real state is the last deploy
     site = httpx.get(sim_server + "/machines", headers={"X-Api-Key": DEMO_KEY}, timeout=5).json()
     assert site["gpu_compute"] == 5 and site["hydro_miners"] == 5
