@@ -19,6 +19,7 @@ from optera.models import Allocation
 from optera.sim.api import DEMO_KEY, Simulator
 from optera.store import Store
 from optera.sync import sync
+from optera.service import Service
 from optera.chat.tools import Toolbox
 from tests.fake_openai import FakeOpenAI
 
@@ -63,7 +64,7 @@ def main() -> None:
         tmp = Path(d)
         client, store = _site(tmp)
         settings = Settings(db_path=tmp / "bench_chat.db")
-        toolbox = Toolbox(store, settings, client_factory=lambda: client)
+        toolbox = Toolbox(Service(settings, client=client, store=store))
         analyst = BuiltinAnalyst(toolbox)
         print(f"Built-in analyst, {store.price_count():,} stored prices (7 days); whole answer = first token. "
               "Median and max of 15 runs.\n")

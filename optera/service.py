@@ -1,13 +1,18 @@
-"""The app's one handle on the library: settings, store, client, freshness.
+"""The one door into the library's data and actions: settings, store, client, freshness.
 
-Pages and the CLI ask a :class:`Service` for data and actions; it owns the
-cadence of syncs (one at a time, at most one per interval) and turns failures
-into messages so no caller ever sees a traceback.
+Pages, the CLI and the chat tools ask a :class:`Service` for data (prices, status,
+caps, the audit trail, chat history) and actions (sync, deploy); none of them
+touches the store, the MARA client or the deploy path directly. The service owns
+the cadence of syncs (one at a time, at most one per interval) and chooses the
+client: the embedded simulator or a configured server.
 """
 
 from __future__ import annotations
 
+import getpass
 import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,9 +20,18 @@ from datetime import datetime, timedelta
 from .config import Settings, load_settings
 from .errors import SourceError
 from .mara import MaraClient
+from .clock import utcnow
 from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices, SiteStatus
-from .store import Store, utcnow
+from .store import Store, recover
 from .sync import SyncResult, sync
+from .units import Money
+from .units import constraint as phrase
+from .vocabulary import MACHINE_TYPES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .deploy import DeployResult
 
 SYNC_INTERVAL = timedelta(minutes=5)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -136,13 +150,43 @@ class Service:
         )
 
     # -- current state -------------------------------------------------------
+    @property
+    def money(self) -> Money:
+        return self.settings.money
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies the data behind this service, for callers' caches."""
+        return f"{self.settings.db_path}|{self.settings.base_url}"
+
     def latest_prices(self) -> Prices | None:
         latest = self.store.latest_prices(1)
         return latest[0] if latest else None
 
-    def power_limit(self) -> float:
+    def recent_prices(self, n: int = 2) -> list[Prices]:
+        """The n newest price points, newest first (the latest and its predecessor for changes)."""
+        return self.store.latest_prices(n)
+
+    def price_window(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+        """Stored prices in [start, end], oldest first, indexed by timestamp."""
+        return self.store.price_history(start, end)
+
+    def price_span(self) -> tuple[datetime, datetime] | None:
+        """First and last stored price time."""
+        return self.store.price_range()
+
+    def price_count(self) -> int:
+        return self.store.price_count()
+
+    def site_limit(self) -> float | None:
+        """The site's power limit as last read from it, or None if it never was."""
         site = self.store.site()
-        return float(site["power"]) if site else DEFAULT_POWER_LIMIT
+        return float(site["power"]) if site and site.get("power") else None
+
+    def power_limit(self) -> float:
+        """The site's limit for planning; 1 MW (the API's documented default) until it is read.
+        Deploys never use this: they read the limit fresh from the site."""
+        return self.site_limit() or DEFAULT_POWER_LIMIT
 
     def inventory(self) -> Inventory:
         return self.store.inventory() or DEFAULT_INVENTORY
@@ -151,8 +195,13 @@ class Service:
         return self.store.latest_snapshot()
 
     def current_allocation(self) -> Allocation:
+        """What the site ran at the last read; nothing when it was never read."""
         snap = self.store.latest_snapshot()
         return snap[0].allocation if snap else Allocation()
+
+    def status_history(self, start: datetime | None = None) -> pd.DataFrame:
+        """Status snapshots from ``start`` on, as stored at each sync or deploy."""
+        return self.store.snapshot_history(start=start)
 
     def live_status(self) -> SiteStatus:
         """Read the site now (raises SourceError with a user-readable message)."""
@@ -160,11 +209,67 @@ class Service:
         self.store.add_snapshot(status)
         return status
 
+    # -- the user's standing constraints ----------------------------------------------
     def caps(self) -> dict[str, int]:
-        return dict(self.store.get_meta("caps", {}) or {})
+        """The machines the user owns (per-type maximum counts), kept across sessions."""
+        caps = self.store.get_meta("caps", {}) or {}
+        return {k: int(v) for k, v in caps.items() if k in MACHINE_TYPES and v is not None}
 
-    def set_caps(self, caps: dict[str, int]) -> None:
+    def set_caps(self, caps: Mapping[str, int | None]) -> None:
         self.store.set_meta("caps", {k: int(v) for k, v in caps.items() if v is not None})
 
+    def clear_caps(self) -> None:
+        self.set_caps({})
 
-__all__ = ["Service", "Freshness", "SourceError", "SYNC_INTERVAL"]
+    def caps_text(self) -> str:
+        """The caps in words, or '' when none are set."""
+        return "; ".join(phrase("cap", v, n) for n, v in self.caps().items())
+
+    # -- deploys ---------------------------------------------------------------
+    def deploy(self, target: Allocation | Mapping[str, Any], *, expected_current: Allocation | None,
+               action: str = "deploy", source: str = "app", power_limit: float | None = None) -> DeployResult:
+        """Send an allocation through every safety step of :mod:`optera.deploy`, under the saved caps."""
+        from .deploy import deploy
+
+        return deploy(self.client, self.store, target, power_limit=power_limit, caps=self.caps() or None,
+                      action=action, source=source, by=_user(), inventory=self.inventory(),
+                      expected_current=expected_current)
+
+    def deployments(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The audit trail, newest first."""
+        return self.store.deployments(limit)
+
+    # -- chat history ---------------------------------------------------------------
+    def chat_history(self, limit: int = 200) -> list[dict[str, Any]]:
+        return self.store.chat_history(limit)
+
+    def add_chat(self, role: str, content: str, tools: list[dict[str, Any]] | None = None) -> None:
+        self.store.add_chat(role, content, tools)
+
+    def clear_chat(self) -> None:
+        self.store.clear_chat()
+
+    # -- maintenance -------------------------------------------------------------------
+    def check_database(self) -> list[str]:
+        """What ``PRAGMA quick_check`` finds wrong with the database; empty when sound."""
+        return self.store.check()
+
+
+def recover_database(settings: Settings) -> tuple[int, Path | None]:
+    """Move an unreadable DB aside, rebuild it, replay the audit trail; (audit rows, moved to)."""
+    store, moved = recover(settings.db_path)
+    try:
+        return len(store.deployments(1_000_000)), moved
+    finally:
+        store.close()
+
+
+def _user() -> str:
+    """Who deploys, for the audit trail: the OS user running Optera."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a minimal container
+        return ""
+
+
+__all__ = ["Service", "Freshness", "SYNC_INTERVAL", "client_from_settings", "recover_database"]

@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .mara import MaraClient, SourceError, UnavailableError
+from .errors import SourceError, StorageError, UnavailableError
+from .mara import MaraClient
+from .redaction import redact
 from .models import SiteStatus
 from .store import Store
+from .units import power
 
 
 @dataclass
@@ -23,13 +26,6 @@ class SyncResult:
     message: str
     status: SiteStatus | None = None
     errors: list[str] = field(default_factory=list)
-
-
-def _storage_problem(e: Exception) -> str:
-    text = str(e)
-    if "locked" in text or "busy" in text:
-        return f"could not store the data: the local database is locked by another program ({text}); try again"
-    return f"could not store the data ({type(e).__name__}: {text})"
 
 
 def sync(client: MaraClient, store: Store) -> SyncResult:
@@ -52,8 +48,8 @@ def sync(client: MaraClient, store: Store) -> SyncResult:
                 unreachable = e.message
         except SourceError as e:
             errors.append(f"{name}: {e.message}")
-        except Exception as e:  # noqa: BLE001 - a storage failure must not stop the other steps
-            errors.append(f"{name}: {_storage_problem(e)}")
+        except StorageError as e:  # one step's storage failure must not stop the others
+            errors.append(f"{name}: could not store the data: {e.message}")
 
     def prices() -> None:
         nonlocal new_prices
@@ -69,7 +65,7 @@ def sync(client: MaraClient, store: Store) -> SyncResult:
     def site() -> None:
         s = client.get_site()
         store.set_site(s.name, s.power)
-        notes.append(f"site {s.name} ({s.power:,.0f} W)")
+        notes.append(f"site {s.name} ({power(s.power)})")
 
     def machines() -> None:
         nonlocal status
@@ -89,13 +85,12 @@ def sync(client: MaraClient, store: Store) -> SyncResult:
         message = unreachable
     else:
         message = "; ".join(errors)
-    redact = getattr(client, "redact", lambda text: text)
     message = redact(message)
     errors = [redact(e) for e in errors]
     try:
         store.log_sync(ok, new_prices, message)
-    except Exception as e:  # noqa: BLE001 - the caller gets the result even when the log cannot be written
-        errors.append(f"log: {_storage_problem(e)}")
+    except StorageError as e:  # the caller gets the result even when the log cannot be written
+        errors.append(f"log: {e.message}")
         ok = False
-        message = f"{message}; the sync could not be recorded: {_storage_problem(e)}"
+        message = f"{message}; the sync could not be recorded: {e.message}"
     return SyncResult(ok=ok, new_prices=new_prices, message=message, status=status, errors=errors)

@@ -21,6 +21,7 @@ from optera.models import MACHINE_TYPES, Allocation, Prices
 from optera.sim.api import DEMO_KEY, Simulator
 from optera.store import Store
 from optera.sync import sync
+from optera.service import Service
 from optera.chat.tools import TOOL_NAMES, TOOL_SPECS, Toolbox
 from optera.intel.brief import market_brief
 
@@ -45,7 +46,7 @@ def site(tmp_path_factory):
     client.set_allocation(CURRENT)
     assert sync(client, store).ok
     settings = Settings(db_path=tmp / "a.db")
-    toolbox = Toolbox(store, settings, client_factory=lambda: client)
+    toolbox = Toolbox(Service(settings, client=client, store=store))
     return store, toolbox, BuiltinAnalyst(toolbox)
 
 
@@ -291,7 +292,7 @@ def test_impossible_constraints_are_named(site):
 
 def test_empty_store_says_sync_first(tmp_path):
     store = Store(tmp_path / "empty.db")
-    analyst = BuiltinAnalyst(Toolbox(store, Settings(db_path=tmp_path / "empty.db")))
+    analyst = BuiltinAnalyst(Toolbox(Service(Settings(db_path=tmp_path / "empty.db"), store=store)))
     for q in ("status", "best allocation", "prices", "backtest 6h", "deploy it"):
         assert "sync" in analyst.answer(q).text.lower()
 
@@ -348,7 +349,7 @@ def test_market_brief(site, latest):
     assert "95.0%" in brief and "25.0%" in brief and f"{270 / 289 * 100:.0f}%" in brief
     assert "volatility of 38%" in brief
     assert "$" not in brief and "<" not in brief
-    empty = market_brief(Toolbox(Store(site[0].path.with_name("none.db")), Settings()), None, None)
+    empty = market_brief(Toolbox(Service(Settings(), store=Store(site[0].path.with_name("none.db")))), None, None)
     assert "No site prices" in empty
 
 
@@ -359,7 +360,7 @@ def test_deploy_it_proposes_the_optimum_and_changes_nothing(sim_server, client, 
     client.set_allocation(Allocation(hydro_miners=3, gpu_compute=2))
     assert sync(client, store).ok
     before = client.get_status().allocation
-    analyst = BuiltinAnalyst(Toolbox(store, Settings(db_path=tmp_path / "store.db"), client_factory=lambda: client))
+    analyst = BuiltinAnalyst(Toolbox(Service(Settings(db_path=tmp_path / "store.db"), client=client, store=store)))
     for question in ("deploy it", "apply the optimal allocation"):
         answer = analyst.answer(question)
         proposal = answer.proposal
@@ -412,7 +413,7 @@ def test_deploy_it_after_a_constrained_answer_proposes_that_optimum(tmp_path, si
 
     store = Store(tmp_path / "chat.db")
     sync(MaraClient(sim_server.url, sim_server.key), store)
-    analyst = BuiltinAnalyst(Toolbox(store, load_settings()))
+    analyst = BuiltinAnalyst(Toolbox(Service(load_settings(), store=store)))
     first = analyst.answer("best allocation with no asic")
     assert first.tool_calls and first.tool_calls[-1]["result"]["allocation"]["asic_compute"] == 0
     store.add_chat("user", "best allocation with no asic")

@@ -17,6 +17,7 @@ from optera.models import Allocation
 from optera.sim.api import DEMO_KEY, Simulator
 from optera.store import Store
 from optera.sync import sync
+from optera.service import Service
 from optera.chat.tools import TOOL_NAMES, Toolbox
 from tests.fake_openai import FakeOpenAI
 
@@ -46,7 +47,7 @@ def make_agent(site, fake, **kwargs) -> LLMAgent:
     sim, client, store, tmp = site
     settings = Settings(openai_api_key=Secret(KEY), openai_base_url=fake.base_url, llm_model="fake-model",
                         db_path=tmp / "llm.db")
-    return LLMAgent(settings, Toolbox(store, settings, client_factory=lambda: client), **kwargs)
+    return LLMAgent(settings, Toolbox(Service(settings, client=client, store=store)), **kwargs)
 
 
 def run(agent: LLMAgent, history, question: str) -> str:
@@ -178,7 +179,7 @@ def test_connection_refused(site):
     sim, client, store, tmp = site
     settings = Settings(openai_api_key=Secret(KEY), openai_base_url=f"http://127.0.0.1:{port}/v1",
                         llm_model="m", db_path=tmp / "llm.db")
-    agent = LLMAgent(settings, Toolbox(store, settings))
+    agent = LLMAgent(settings, Toolbox(Service(settings, store=store)))
     out = run(agent, [], "status?")
     assert "Could not connect to the LLM server" in out and f"127.0.0.1:{port}" in out
     assert KEY not in out

@@ -13,7 +13,7 @@ from ui.common import get_service, sidebar
 sidebar()
 st.title("Chat")
 svc = get_service()
-toolbox = Toolbox(svc.store, svc.settings, client_factory=lambda: svc.client)
+toolbox = Toolbox(svc)
 
 if svc.settings.llm_configured:
     st.caption(f"Answers by the LLM `{svc.settings.llm_model}`"

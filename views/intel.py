@@ -218,7 +218,7 @@ if fc is not None:
 
 # -- brief ---------------------------------------------------------------------------
 st.subheader("Market brief")
-toolbox = Toolbox(svc.store, svc.settings, client_factory=lambda: svc.client)
+toolbox = Toolbox(svc)
 brief = market_brief(toolbox, None if market.daily.empty else metrics, {"share_worth_running": share.to_dict(),
                                         "best_type_counts": best.value_counts().to_dict()})
 if svc.settings.llm_configured and st.button("Rephrase with the LLM", icon=":material/edit_note:",

@@ -465,10 +465,7 @@ class BuiltinAnalyst:
     def _previous_constraints(self) -> tuple[dict[str, Any], bool]:
         """The constraints of the last optimum shown (so "deploy it" means that optimum), and
         whether it was a what-if at other prices or power, which is never deployed."""
-        store = getattr(self.toolbox, "store", None)
-        if store is None:
-            return {}, False
-        for message in reversed(store.chat_history(20)):
+        for message in reversed(self.toolbox.service.chat_history(20)):
             if message["role"] != "assistant":
                 continue
             for call in message["tools"]:

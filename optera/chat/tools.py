@@ -17,12 +17,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..config import Settings
 from ..models import (DEFAULT_INVENTORY, INFERENCE_TYPES, MACHINE_TYPES, Allocation, Inventory, Prices,
                      ValidationError, format_timestamp)
-from ..store import Store
+from ..service import Service
 
-DEFAULT_POWER_LIMIT = 1_000_000.0
 PRICE_NAMES = ("energy_price", "hash_price", "token_price")
 STRATEGIES = ("optimal", "hold", "fixed", "hindsight")
 MAX_HOURS = 24 * 366
@@ -178,37 +176,34 @@ TOOL_NAMES = tuple(s["function"]["name"] for s in TOOL_SPECS)
 
 
 class Toolbox:
-    """The tools over one store; ``client_factory`` is kept for live reads by callers."""
+    """The tools over one :class:`~optera.service.Service`: the chat reads what the pages read."""
 
-    def __init__(self, store: Store, settings: Settings, client_factory: Callable[[], Any] | None = None):
-        self.store = store
-        self.settings = settings
-        self.client_factory = client_factory
+    def __init__(self, service: Service):
+        self.service = service
+        self.settings = service.settings
 
     # -- context -------------------------------------------------------------
     @property
     def inventory(self) -> Inventory:
-        return self.store.inventory() or DEFAULT_INVENTORY
+        return self.service.inventory()
 
     @property
     def periods_per_day(self) -> float:
         return self.settings.periods_per_day
 
     def power_limit(self) -> float:
-        site = self.store.site()
-        return float(site["power"]) if site and site.get("power") else DEFAULT_POWER_LIMIT
+        return self.service.power_limit()
 
     def latest_prices(self) -> Prices | None:
-        latest = self.store.latest_prices(1)
-        return latest[0] if latest else None
+        return self.service.latest_prices()
 
     def current_allocation(self) -> Allocation | None:
-        snap = self.store.latest_snapshot()
+        """The site's allocation at the last read, or None when it was never read."""
+        snap = self.service.status()
         return snap[0].allocation if snap else None
 
     def stored_caps(self) -> dict[str, int]:
-        caps = self.store.get_meta("caps", {}) or {}
-        return {k: int(v) for k, v in caps.items() if k in MACHINE_TYPES and v is not None}
+        return self.service.caps()
 
     def _prices(self, args: Mapping[str, Any]) -> Prices:
         base = self.latest_prices()
@@ -258,7 +253,7 @@ class Toolbox:
     def get_status(self) -> dict[str, Any]:
         """Latest snapshot, prices and power use from the store."""
         prices = self.latest_prices()
-        snap = self.store.latest_snapshot()
+        snap = self.service.status()
         limit = self.power_limit()
         if prices is None and snap is None:
             raise ToolError("no data stored yet: sync with the site first")
@@ -286,7 +281,7 @@ class Toolbox:
         latest = self.latest_prices()
         if latest is None:
             raise ToolError("no prices stored yet: sync first")
-        frame = self.store.price_history(latest.timestamp - timedelta(hours=hours), latest.timestamp)
+        frame = self.service.price_window(latest.timestamp - timedelta(hours=hours), latest.timestamp)
         out: dict[str, Any] = {"hours": hours, "points": len(frame), "start": frame.index[0].to_pydatetime(),
                                "end": frame.index[-1].to_pydatetime(), "period_minutes": self.settings.period_minutes}
         for name in PRICE_NAMES:
@@ -381,7 +376,7 @@ class Toolbox:
         latest = self.latest_prices()
         if latest is None:
             raise ToolError("no prices stored yet: sync first")
-        frame = self.store.price_history(latest.timestamp - timedelta(hours=hours), latest.timestamp)
+        frame = self.service.price_window(latest.timestamp - timedelta(hours=hours), latest.timestamp)
         current = self.current_allocation()
         if strategy in ("hold", "fixed") and current is None:
             raise ToolError(f"the {strategy} strategy needs the site's current allocation; sync first")

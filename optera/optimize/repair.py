@@ -11,8 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .constraints import Constraints
-from .milp import solve
 from ..models import DEFAULT_INVENTORY, MACHINE_TYPES, Allocation, Inventory, Prices
 
 
@@ -96,6 +94,9 @@ def repair(counts: Mapping[str, Any], prices: Prices, power_limit: float,
     Ties go to the allocation that keeps most of what was requested. Loss-making units
     are dropped: removing them only raises profit.
     """
+    from .constraints import Constraints
+    from .milp import solve
+
     req = _requested(counts)
     bounds = {n: min(req[n], (caps or {}).get(n, req[n])) for n in MACHINE_TYPES}
     requested = Allocation(**req)
