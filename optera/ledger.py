@@ -22,15 +22,17 @@ Public API::
 ``start``/``end`` are datetimes or ISO strings (naive means UTC); ``start`` is
 inclusive, ``end`` exclusive; by default the whole stored history. ``power_limit``,
 ``caps`` and ``inventory`` default to the stored site, caps (meta key "caps") and
-inventory. Bad input raises :class:`~optera.errors.InputError`.
+inventory. Bad input raises :class:`~optera.errors.InputError`. Rows are UTC hours, days
+or ISO weeks (Monday start) cut to the range; a row without a counted interval is left
+out. The JSON rounds money to the cent, so rows may differ from the total by a cent.
 
 How the running allocation is reconstructed. Status reads (``snapshots``) and
 deploys are observations; each holds from its moment until the next one, and an
 interval split by a change is weighted by time. A deploy counts only if the site
 accepted it: "ok" and "mismatch" count what the site reported right after (the
 read-back), "unverified" (accepted, read-back failed) counts the requested
-allocation, stated as an assumption; "invalid", "stale", "refused" and "error" were
-never applied and change nothing. Intervals before the first observation are left
+allocation, stated as an assumption; any other result ("invalid", "stale",
+"refused", "error") was never applied and changes nothing. Intervals before the first observation are left
 out of realized and optimal profit alike; a stretch longer than ``max_gap`` without
 an observation carries the last allocation forward and says so. The optimum is an
 argmax over the exact candidate frontier (as in the backtest) under today's limit
@@ -125,6 +127,15 @@ class DeployChange:
 
 @dataclass
 class Ledger:
+    """The ledger over [start, end); ``start``/``end`` are None only when no price is stored at all.
+
+    ``intervals`` has one row per price interval (index: its start, naive UTC): the three
+    prices; ``known`` (counted) and ``changed`` (an allocation change inside it, so its
+    money is time-weighted); the five counts running at its start and the five
+    ``optimal_`` counts; and ``revenue``, ``cost``, ``realized_profit``, ``optimal_profit``,
+    ``left_on_table`` (0 where not counted).
+    """
+
     start: datetime | None
     end: datetime | None
     by: str
