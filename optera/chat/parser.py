@@ -15,9 +15,9 @@ Rules worth knowing (the corpus in tests/data holds the examples):
 - Relative changes apply to the latest price ("energy doubles" is 2 x the latest energy
   price), in follow-ups too; "power costs" is the energy price, never a power limit.
 - A follow-up starts "and / what about / how about / same but / now" or ends "too /
-  instead": it keeps the previous question and changes what it says. "why?" and "deploy
-  it" always refer to the previous optimum; a deploy keeps its constraints, never its
-  what-if prices or power limit.
+  instead", or is only numbers ("800 kW?", "tokens at .8?"): it keeps the previous
+  question and changes what it says. "why?" and "deploy it" always refer to the previous
+  optimum; a deploy keeps its constraints, never its what-if prices or power limit.
 - A number nothing understood, two ranges, two power limits, a price given twice, or a
   what-if price on a history question makes the question unknown: never a guess.
 """
@@ -25,21 +25,19 @@ Rules worth knowing (the corpus in tests/data holds the examples):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from .. import units
 from ..clock import utcnow
-from ..vocabulary import LOWER, PRICE_COLUMNS, PRICE_SHORT, STRATEGY_LABELS
+from ..vocabulary import PRICE_COLUMNS, PRICE_SHORT
 from .phrases import (MACHINE, Change, machines, normalise, read_constraints, read_power, read_prices,
                       read_switching_cost)
+from .query import HISTORY, INTENTS, OPTIMUM, Context, Query, intent_words
 from .timerange import MONTHS, WEEKDAYS, TimeRange, find_range
 
-INTENTS = ("status", "prices", "optimize", "what_if", "compare", "backtest", "why", "deploy", "pnl",
-           "best_worst_day", "left_on_table", "last_deploy", "price_extreme", "help", "unknown")
-OPTIMUM = ("optimize", "what_if", "compare", "why")  # answered by the optimiser at a scenario
-HISTORY = ("pnl", "left_on_table", "best_worst_day", "price_extreme", "backtest", "prices")
+__all__ = ["Context", "Query", "INTENTS", "parse", "suggest"]
+
 DEFAULT_HOURS = {"pnl": 24, "left_on_table": 24, "backtest": 24, "prices": 24, "price_extreme": 24,
                  "best_worst_day": 30 * 24}
 EXAMPLES = {
@@ -87,11 +85,14 @@ _RULES: list[tuple[str, re.Pattern]] = [
                     r"\bgo\s+live\b")),
     ("why", _any(r"\bwhy\b", r"\bexplain\w*", r"\brationale\b", r"\breason\w*", r"\bbreak[\s-]?even\b",
                  r"\bbinding\b", r"\bworth\s+running\b", r"\bwhat\s+limits\b", r"\bbottleneck")),
+    ("left_on_table", _any(r"\bhow\s+much\s+(?:better|more)\s+(?:could|would)\s+(?:we|i)\s+have\b",
+                           r"\bcould\s+have\s+(?:made|earned|done)\s+(?:better|more)\b")),
     ("backtest", _any(r"\bback\s*-?\s*test\w*", r"\breplay\w*", r"\b(?:would|could)\b.*\bhave\b", r"\b(?:would|could)'ve\b",
                       r"\bif\s+we\s+had\s+(?:held|kept|stayed|optimi[sz]ed|reoptimi[sz]ed|re-?optimi[sz]ed)\b",
                       r"\bhad\s+we\b", r"\bhindsight\b", r"\bsimulate\b")),
     ("best_worst_day", _any(r"\b(?:best|worst|most\s+profitable|least\s+profitable|top|weakest|strongest|biggest|"
-                            r"highest[\s-]+profit|lowest[\s-]+profit)\s+(?:and\s+(?:the\s+)?(?:best|worst)\s+)?days?\b",
+                            r"largest|highest|lowest)(?:\s+(?:profit|loss|losing|earning|revenue|pnl))?\s+(?:and\s+(?:the\s+)?"
+                            r"(?:best|worst)\s+)?days?\b",
                             r"\b(?:which|what)\s+day\b")),
     ("left_on_table", _any(r"\bon\s+(?:the\s+)?table\b", r"\bmiss(?:ed)?\b", r"\bregret\b", r"\bcapture\w*",
                            r"\blos[et]\b.*(?:optim|by\s+not)", r"\blosing\b.*optim",
@@ -135,203 +136,14 @@ _STRATEGIES = [("hindsight", _any(r"\bhindsight\b", r"\bbest\s+(?:single|fixed|s
                ("hold", _any(r"\bhold\w*", r"\bheld\b", r"\bkept\b", r"\bkeep\w*", r"\bstay\w*", r"\bdid\s+nothing\b",
                              r"\bcurrent\s+allocation\b", r"\bunchanged\b", r"\bas\s+is\b")),
                ("optimal", _any(r"\breoptimi\w*", r"\boptim\w*", r"\b(?:every|each)\s+interval\b"))]
-_BEST_WORST = re.compile(r"\b(?P<best>best|most\s+profitable|top|strongest|biggest|highest)\b|"
-                         r"\b(?P<worst>worst|least\s+profitable|weakest|lowest)\b")
+_BEST_WORST = re.compile(r"\b(?P<worst>worst|least\s+profitable|weakest|lowest|(?:biggest|largest)\s+(?:loss|losing))\b|"
+                         r"\b(?P<best>best|most\s+profitable|top|strongest|biggest|largest|highest)\b")
 _WHY_SUBJECT = re.compile(r"\bwhy\b(?:\s+(?:are|is|do|does|did|aren't|isn't|don't)\s+(?:there|we|you|it))?(?:\s+(?:have|"
                           r"running|run|using|use))?\s+(?:no|not|zero|without)\s+(?:any\s+)?(?P<machine>(?:air|hydro|"
                           r"immersion)(?:\s+miners?)?|(?:gpu|asic)s?(?:\s+inference)?|miners|inference)")
 _CLEAR = re.compile(r"\b(?:without|no|drop|remove|ignore|lift|forget)\s+(?:the\s+|any\s+|my\s+|those\s+|that\s+)?(?:"
                     + MACHINE + r"\s+)?(?:caps?|constraints?|limits?)\b")
 _MACHINE_WORD = re.compile(r"\b(?:air|hydro|immersion|gpus?|asics?|miners?)\b")
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a question may refer to: latest prices (by API field), the site's power limit in W,
-    the previous question's Query (for follow-ups) and now (naive UTC, for time ranges)."""
-
-    prices: Mapping[str, float] | None = None
-    power_limit: float | None = None
-    previous: "Query | None" = None
-    now: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Query:
-    """A question as understood. ``changes`` holds the price and power-limit changes (by API
-    field, resolved to numbers); ``constraints`` is in the chat tools' argument names; a time
-    range is ``[start, end)`` in naive UTC, with ``range_stated`` False when it is the default."""
-
-    intent: str
-    question: str = ""
-    changes: Mapping[str, Change] = field(default_factory=dict)
-    constraints: Mapping[str, Any] = field(default_factory=dict)
-    start: datetime | None = None
-    end: datetime | None = None
-    range_label: str | None = None
-    range_stated: bool = False
-    strategy: str | None = None
-    switching_cost: float | None = None
-    price: str | None = None  # price_extreme: which price (None: all three)
-    extreme: str | None = None  # "max"/"min" (price_extreme), "best"/"worst" (best_worst_day; None: both)
-    subject: str | None = None  # why: the machine type asked about ("why no GPUs?")
-    followup: bool = False
-    from_what_if: bool = False  # deploy: the previous answer was at other prices or power
-    corrections: tuple[tuple[str, str], ...] = ()
-    latest: Mapping[str, float] | None = None
-    site_power_limit: float | None = None
-    confidence: float = 1.0
-    problem: str | None = None
-    suggestions: tuple[str, ...] = ()
-
-    @property
-    def understood(self) -> bool:
-        return self.intent != "unknown"
-
-    @property
-    def prices(self) -> dict[str, float]:
-        """The changed prices, resolved: {'energy_price': 3.88}."""
-        return {n: c.value for n, c in self.changes.items() if n in PRICE_COLUMNS and c.value is not None}
-
-    @property
-    def power_limit(self) -> float | None:
-        change = self.changes.get("power_limit")
-        return change.value if change else None
-
-    @property
-    def hours(self) -> float | None:
-        return (self.end - self.start).total_seconds() / 3600 if self.start and self.end else None
-
-    def scenario(self) -> dict[str, Any]:
-        """Arguments for the optimize / what_if tools (a deploy: its constraints only)."""
-        out: dict[str, Any] = {} if self.intent == "deploy" else {**self.prices}
-        if self.power_limit is not None and self.intent != "deploy":
-            out["power_limit"] = self.power_limit
-        for key, value in self.constraints.items():
-            out[key] = dict(value) if isinstance(value, Mapping) else value
-        return out
-
-    def understood_text(self) -> str:
-        """One line: what was understood, in the project's words, or why it was not."""
-        if not self.understood:
-            return (f"Not understood: {self.problem or 'I could not match this to a question I can answer'}. "
-                    "Closest questions I can answer: " + "; ".join(f"“{s}”" for s in self.suggestions) + ".")
-        parts = [_what(self)]
-        if self.intent in OPTIMUM or self.intent == "deploy":
-            parts += _scenario_words(self)
-        if self.intent in HISTORY and self.start and self.end:
-            rng = TimeRange(self.start, self.end, self.range_label or "")
-            parts.append(rng.describe() if self.range_stated else
-                         f"{rng.describe()}, no range given" if self.range_label else "")
-        if self.switching_cost is not None:
-            parts.append(units.constraint("switching_cost", self.switching_cost))
-        if self.followup:
-            parts.append("following on from your previous question")
-        if self.corrections:
-            parts.append("reading " + ", ".join(f"“{a}” as “{b}”" for a, b in self.corrections))
-        return "Understood: " + ", ".join(p for p in parts if p) + "."
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, so a follow-up can find its previous question in the stored chat."""
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["changes"] = {n: c.to_dict() for n, c in self.changes.items()}
-        out["constraints"] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in self.constraints.items()}
-        for key in ("start", "end"):
-            out[key] = out[key].isoformat() if out[key] else None
-        out["corrections"] = [list(c) for c in self.corrections]
-        out["suggestions"] = list(self.suggestions)
-        out["latest"] = dict(self.latest) if self.latest else None
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Query":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["changes"] = {n: Change(**c) for n, c in (data.get("changes") or {}).items()}
-        for key in ("start", "end"):
-            known[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
-        known["corrections"] = tuple(tuple(c) for c in data.get("corrections") or ())
-        known["suggestions"] = tuple(data.get("suggestions") or ())
-        return cls(**known)
-
-
-# -- the words of understood_text ------------------------------------------------------------------
-
-
-def _price_number(value: float) -> str:
-    text = units.number(value, 4).rstrip("0")
-    return text + "0" * (2 - len(text.split(".")[1])) if "." in text else text + ".00"
-
-
-def _said(change: Change) -> str:
-    """'×2', '+25%', '+0.30', '0.90': the change as said, in the project's numbers."""
-    if change.op == "set":
-        return ""
-    if change.op == "scale":
-        factor = change.amount
-        if factor >= 2 or factor in (0.5, 0.25):
-            return f"×{factor:g}"
-        return units.pct(factor - 1, 0 if abs(round((factor - 1) * 100) - (factor - 1) * 100) < 1e-6 else 1,
-                         signed=True)
-    return f"{change.amount:+,.2f}"
-
-
-def _change_words(change: Change, name: str) -> str:
-    value = units.power(change.value) if change.name == "power_limit" else _price_number(change.value)
-    said = _said(change)
-    return f"{name} {said} → {value}" if said else f"{name} {value}"
-
-
-def _constraint_words(constraints: Mapping[str, Any]) -> list[str]:
-    out = []
-    for table, kind in (("caps", "cap"), ("locks", "lock")):
-        for machine, count in (constraints.get(table) or {}).items():
-            out.append(units.constraint(kind, count, machine))
-    for key, kind in (("min_inference_share", "min_share"), ("max_inference_share", "max_share"),
-                      ("min_tokens", "min_tokens"), ("min_hashrate", "min_hashrate")):
-        if constraints.get(key) is not None:
-            out.append(units.constraint(kind, constraints[key]))
-    return out
-
-
-def _scenario_words(q: Query) -> list[str]:
-    parts = []
-    if q.intent == "deploy":
-        parts.append("at the latest prices and the site's power limit")
-    else:
-        changed = [n for n in PRICE_COLUMNS if n in q.changes]
-        parts += [_change_words(q.changes[n], PRICE_SHORT[n]) for n in changed]
-        rest = [PRICE_SHORT[n] for n in PRICE_COLUMNS if n not in changed]
-        if rest:
-            parts.append(("prices" if len(rest) == 3 else " and ".join(rest)) + " at latest")
-        if "power_limit" in q.changes:
-            parts.append(_change_words(q.changes["power_limit"], "power limit"))
-        else:
-            parts.append(f"the site's power limit ({units.power(q.site_power_limit)})" if q.site_power_limit
-                         else "the site's power limit")
-    parts.append(" and ".join(["your caps"] + _constraint_words(q.constraints)))
-    if q.from_what_if:
-        parts.append("not the previous what-if's prices or power limit")
-    return parts
-
-
-def _what(q: Query) -> str:
-    if q.intent == "price_extreme":
-        which = f"the {PRICE_SHORT[q.price]} price" if q.price else "each price"
-        return f"when {which} was {'highest' if q.extreme == 'max' else 'lowest'}"
-    if q.intent == "best_worst_day":
-        return {"best": "the best day", "worst": "the worst day"}.get(q.extreme, "the best and worst days") \
-            + " by realized profit"
-    if q.intent == "backtest":
-        label = STRATEGY_LABELS[q.strategy or "optimal"].lower()
-        return f"a backtest of “{label}”" + ("" if q.strategy else " (the default strategy)")
-    if q.intent == "why":
-        return f"why the optimum has no {LOWER[q.subject]}" if q.subject else "why the optimum is what it is"
-    return {"status": "the site's status now", "prices": "price statistics",
-            "optimize": "the best allocation", "what_if": "a what-if: the best allocation against what runs now",
-            "compare": "the optimum against what the site runs now",
-            "deploy": "a deploy proposal of the optimum (nothing is sent until you confirm)",
-            "pnl": "realized profit and loss", "left_on_table": "profit left on the table against the optimum",
-            "last_deploy": "what the last deploy changed", "help": "what I can answer"}[q.intent]
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -396,25 +208,19 @@ def _intent(r: _Read) -> tuple[str | None, bool, str | None]:
     """(intent, strong, problem): strong when the question's own words name it, not just its numbers."""
     rest = r.rest
     for name, pattern in _RULES:
-        if not pattern.search(rest):
-            continue
-        if name == "help" and (r.changes or r.constraints or r.time):
+        if not pattern.search(rest) or (name == "help" and (r.changes or r.constraints or r.time)):
             continue
         if name == "left_on_table" and not r.time and _NOW.search(rest):
-            name = "compare"
-        if name == "compare" and r.changes:
+            name = "compare"  # "how much are we leaving on the table right now?"
+        if (name == "compare" and r.changes) or (name == "optimize" and any(n != "power_limit" for n in r.changes)):
             name = "what_if"
-        if name == "optimize" and r.changes and any(n != "power_limit" for n in r.changes):
-            name = "what_if"
-        if name == "best_worst_day" or name in ("left_on_table",):
-            return name, True, None
-        if name == "optimize" and _price_extreme(rest):
-            return "price_extreme", True, None
+        elif name == "optimize" and _price_extreme(rest):
+            name = "price_extreme"
         return name, True, None
     if _price_extreme(rest):
         return "price_extreme", True, None
     if any(n != "power_limit" for n in r.changes):
-        return "what_if", True, None
+        return "what_if", bool(_HYPOTHETICAL.search(rest)), None
     if _HYPOTHETICAL.search(rest):
         if r.changes or r.constraints:
             return "what_if", True, None
@@ -482,8 +288,10 @@ def _followup(previous: Query, r: _Read, intent: str | None, strong: bool, marke
             return dict(intent=intent, changes=dict(r.changes), constraints=constraints,
                         from_what_if=bool(previous.changes))
         return dict(intent=intent, changes=changes, constraints=constraints, subject=r.subject)
-    if not marked:
+    if not marked and strong:
         return None
+    if prev == "status" and r.time and not strong:
+        return dict(intent="pnl", time=r.time)
     if prev in OPTIMUM and (not strong or intent in ("optimize", "what_if", "compare")):
         if not (r.changes or r.constraints or r.clear is not None) and not strong:
             return None
@@ -546,8 +354,10 @@ def parse(question: str, context: Context | None = None) -> Query:
     followup = fields is not None
     if fields is None:
         if intent is None or (marked and not strong and not (r.changes or r.constraints)):
-            return _unknown(original, problem or ("a follow-up needs a previous question it can change"
-                                                  if marked else None), corrections)
+            if marked and not problem:
+                problem = (f"I could not tell how this changes your previous question ({intent_words(previous)})"
+                           if previous else "a follow-up needs a previous question to change")
+            return _unknown(original, problem, corrections)
         if r.clear is not None:
             return _unknown(original, "only caps given earlier in this chat can be dropped; the site's own caps "
                             "are settings", corrections)
@@ -568,7 +378,7 @@ def _finish(original: str, fields: dict[str, Any], r: _Read, context: Context, n
     changes = fields.get("changes") or {}
     if intent not in OPTIMUM and intent != "deploy" and (changes or fields.get("constraints")):
         return _unknown(original, "a what-if price, power limit or constraint does not apply to "
-                        + _what(Query(intent, extreme=fields.get("extreme"), price=fields.get("price"),
+                        + intent_words(Query(intent, extreme=fields.get("extreme"), price=fields.get("price"),
                                       strategy=fields.get("strategy"), subject=fields.get("subject"))), corrections)
     if intent == "deploy" and changes:
         return _unknown(original, "I only prepare deploys of the optimum at the latest real prices and the site's own "
@@ -576,7 +386,8 @@ def _finish(original: str, fields: dict[str, Any], r: _Read, context: Context, n
     if intent in ("pnl", "left_on_table", "best_worst_day") and _MACHINE_WORD.search(r.rest):
         return _unknown(original, "profit history is for the whole site, not per machine type", corrections)
     if time is not None and intent not in HISTORY:
-        return _unknown(original, f"{_what(Query(intent))} is about now, not “{time.label}”", corrections)
+        return _unknown(original, f"“{time.label}” does not apply to {intent_words(Query(intent))}, which is about now",
+                        corrections)
     if fields.get("switching_cost") is not None and intent != "backtest":
         return _unknown(original, "a switching cost only applies to a backtest here", corrections)
     resolved = {}
@@ -602,8 +413,7 @@ def _finish(original: str, fields: dict[str, Any], r: _Read, context: Context, n
                          "the last 30 days" if hours == 720 else f"the last {hours} hours")
     fields = {k: v for k, v in fields.items() if k in Query.__dataclass_fields__}
     fields["changes"] = resolved
-    query = Query(question=original, start=time.start if time else None, end=time.end if time else None,
-                  range_label=time.label if time else None, range_stated=stated, followup=followup,
-                  latest=dict(context.prices) if context.prices else None, site_power_limit=context.power_limit,
-                  corrections=tuple(corrections), **fields)
-    return replace(query, confidence=1.0 - 0.1 * followup - 0.1 * bool(corrections))
+    return Query(question=original, start=time.start if time else None, end=time.end if time else None,
+                 range_label=time.label if time else None, range_stated=stated, followup=followup,
+                 latest=dict(context.prices) if context.prices else None, site_power_limit=context.power_limit,
+                 corrections=tuple(corrections), confidence=1.0 - 0.1 * followup - 0.1 * bool(corrections), **fields)

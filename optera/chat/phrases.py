@@ -127,12 +127,13 @@ _FRACTIONS = {"half": 0.5, "a half": 0.5, "a third": 1 / 3, "one third": 1 / 3, 
               "one quarter": 0.25, "a fifth": 0.2}
 _WORDS = {"double": 2.0, "doubles": 2.0, "doubled": 2.0, "twice": 2.0, "halve": 0.5, "halves": 0.5, "halved": 0.5,
           "triple": 3.0, "triples": 3.0, "tripled": 3.0, "quadruple": 4.0, "quadruples": 4.0}
-_CHANGE = (r"\s*(?:(?:(?:" + _UP + "|" + _DOWN + r")\s+)?to\s+\$?(?P<to>" + NUM + r")|x\s*(?P<x1>" + NUM + r")|(?P<x2>"
+_CHANGE = (r"\s*(?:(?:(?:" + _UP + "|" + _DOWN + r")\s+)?(?:from\s+\$?" + NUM + r"\s+)?to\s+\$?(?P<to>" + NUM
+           + r")|x\s*(?P<x1>" + NUM + r")|(?P<x2>"
            + NUM + r")\s*x\b|(?:times|multiplied\s+by)\s+(?P<x3>" + NUM + r")|(?P<word>" + "|".join(_WORDS)
            + r")\b|(?:(?P<dir>" + _UP + "|" + _DOWN + r")\s+(?:by\s+)?)?(?:(?P<pct>[+-]?" + NUM
            + r")\s*(?:%|percent\b|pct\b)(?:\s+(?P<pdir>" + _UP + "|" + _DOWN + r"|more))?|(?P<frac>"
            + "|".join(_FRACTIONS) + r")\b|(?P<num>[+-]?\$?" + NUM + r")(?!\s*(?:%|x\b|k\b|m\b))))"
-           + r"(?:\s*(?:/|per)\s*(?:w|watt|period|token|unit)\b)?")
+           + r"(?:\s*(?:/|per)\s*(?:w|watt|period|unit|token(?!s?\s*[\d.$=:]))\b)?")
 _SUFFIX = re.compile(r"\b(?:" + _SUBJECT + r")\b" + _FILL + _CHANGE)
 _PREFIX = [
     re.compile(r"\b(?P<word>double|halve|triple|quadruple|twice)\s+(?:the\s+)?(?:" + _SUBJECT + r")(?:\s+(?:prices?|costs?))?"),
