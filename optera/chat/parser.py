@@ -75,7 +75,7 @@ _FOLLOW = re.compile(r"^(?:and|what\s+about|how\s+about|same|now|then|also|but|p
                      r"what\s+about))\b|\b(?:too|also|as\s+well|instead)\W*$")
 _RULES: list[tuple[str, re.Pattern]] = [
     ("help", _any(r"^(?:help|hi|hello|hey|hiya|menu|commands|\?)\W*$", r"^help\b",
-                  r"\bwhat\s+(?:can|could)\s+(?:you|i)\s+(?:do|ask|answer)", r"\bwhat\s+questions\b",
+                  r"\bwhat\s+(?:can|could)\s+(?:you|i|this(?:\s+thing)?|it)\s+(?:do|ask|answer)", r"\bwhat\s+questions\b",
                   r"\bhow\s+(?:do|can|should)\s+i\s+use\b", r"\bwhat\s+do\s+you\s+(?:do|know)\b")),
     ("last_deploy", _any(r"\b(?:last|latest|previous|recent)\s+deploy\w*", r"\bdeploy\w*\s+(?:history|log)\b",
                          r"\b(?:did|have)\s+(?:we|i|you)\s+(?:last\s+)?deploy\w*", r"\bdeploy\w*\s+last\b",
@@ -104,7 +104,7 @@ _RULES: list[tuple[str, re.Pattern]] = [
     ("optimize", _any(r"\bbest\b", r"\b(?:re)?optim\w*", r"\brecommend\w*", r"\bre-?(?:compute|calculate|run)\b",
                       r"\bsolve\b", r"\bshould\s+(?:i|we)\b",
                       r"\bwhat\s+(?:do|would|can|could)\s+(?:we|i)\s+run\b", r"\bwhat\s+to\s+run\b", r"\bideal\b",
-                      r"\bmix\b", r"\bset\s*up\b", r"\bmaximi[sz]\w*")),
+                      r"\bmix\b", r"\bset\s*up\b", r"\bmaximi[sz]\w*", r"\bbetter\s+to\s+run\b")),
 ]
 _EXTREME = re.compile(r"\b(?P<max>highest|most\s+(?:expensive|valuable)|peak\w*|max(?:imum)?|top|high\s+point|"
                       r"(?:its|the|a)\s+high)\b|\b(?P<min>lowest|cheapest|least\s+(?:expensive|valuable)|bottom\w*|"
@@ -143,6 +143,7 @@ _WHY_SUBJECT = re.compile(r"\bwhy\b(?:\s+(?:are|is|do|does|did|aren't|isn't|don'
                           r"immersion)(?:\s+miners?)?|(?:gpu|asic)s?(?:\s+inference)?|miners|inference)")
 _CLEAR = re.compile(r"\b(?:without|no|drop|remove|ignore|lift|forget)\s+(?:the\s+|any\s+|my\s+|those\s+|that\s+)?(?:"
                     + MACHINE + r"\s+)?(?:caps?|constraints?|limits?)\b")
+_BEFORE = re.compile(r"\bthe\s+(?:day|week|month|period|hour)\s+before\b|\bthe\s+previous\s+(?:day|period)\b")
 _MACHINE_WORD = re.compile(r"\b(?:air|hydro|immersion|gpus?|asics?|miners?)\b")
 
 
@@ -212,6 +213,8 @@ def _intent(r: _Read) -> tuple[str | None, bool, str | None]:
             continue
         if name == "left_on_table" and not r.time and _NOW.search(rest):
             name = "compare"  # "how much are we leaving on the table right now?"
+        if name == "compare" and r.time and any(p.search(rest) for _, p in _STRATEGIES):
+            name = "backtest"  # "how did holding compare with re-optimising last week?"
         if (name == "compare" and r.changes) or (name == "optimize" and any(n != "power_limit" for n in r.changes)):
             name = "what_if"
         elif name == "optimize" and _price_extreme(rest):
@@ -260,7 +263,10 @@ def _extreme(intent: str, rest: str) -> str | None:
 
 
 def _strategy(rest: str) -> str | None:
-    return next((name for name, pattern in _STRATEGIES if pattern.search(rest)), None)
+    """The backtest strategy named; None (the default, which the analyst compares with holding) for
+    "holding against re-optimising"."""
+    named = [name for name, pattern in _STRATEGIES if pattern.search(rest)]
+    return None if {"hold", "optimal"} <= set(named) else next(iter(named), None)
 
 
 def _merge_scenario(previous: Query, r: _Read) -> tuple[dict[str, Change], dict[str, Any]]:
@@ -303,14 +309,15 @@ def _followup(previous: Query, r: _Read, intent: str | None, strong: bool, marke
     if prev in HISTORY and (not strong or intent in HISTORY):
         new = intent if strong else prev
         same = new == prev
-        fields = dict(intent=new, time=r.time or (_as_range(previous) if previous.range_stated else None),
+        time = r.time or (_before(previous) if _BEFORE.search(r.rest) else None)
+        fields = dict(intent=new, time=time or (_as_range(previous) if previous.range_stated else None),
                       strategy=_strategy(r.rest) or (previous.strategy if same else None),
                       switching_cost=r.switching_cost if r.switching_cost is not None else
                       (previous.switching_cost if same else None),
                       price=_price_name(r.rest) or (previous.price if same else None),
                       extreme=_extreme(new, r.rest) or _followup_extreme(new, r.rest) or
                       (previous.extreme if same else None))
-        changed = (r.time, _strategy(r.rest), r.switching_cost, _price_name(r.rest),
+        changed = (time, _strategy(r.rest), r.switching_cost, _price_name(r.rest),
                    _followup_extreme(new, r.rest), strong)
         return fields if any(x for x in changed) else None
     return None
@@ -325,6 +332,14 @@ def _followup_extreme(intent: str, rest: str) -> str | None:
         m = _EXTREME.search(rest) or re.search(r"\b(?P<max>high|most)\b|\b(?P<min>low|least)\b", rest)
         return m and ("max" if m.group("max") else "min")
     return None
+
+
+def _before(q: Query) -> TimeRange | None:
+    """'what about the day before?': the range of the same length just before the previous one."""
+    if not (q.range_stated and q.start and q.end):
+        return None
+    length = q.end - q.start
+    return TimeRange(q.start - length, q.start, "the period before")
 
 
 def _as_range(q: Query) -> TimeRange | None:
@@ -350,6 +365,9 @@ def parse(question: str, context: Context | None = None) -> Query:
     intent, strong, problem = _intent(r)
     marked = bool(_FOLLOW.search(text)) or r.clear is not None
     previous = context.previous if context.previous is not None and context.previous.understood else None
+    if context.previous is not None and previous is None and (marked or (strong and intent == "deploy")):
+        return _unknown(original, "your previous question was not understood, so I cannot tell what this one "
+                        "changes; ask it in full", corrections)
     fields = _followup(previous, r, intent, strong, marked) if previous else None
     followup = fields is not None
     if fields is None:

@@ -117,7 +117,8 @@ class Change:
 
 _SUBJECT = (r"(?P<energy>electricity|energy|power(?=\s+(?:price|cost|rate|bill)))|(?P<hash>hash\s*price|hashprice|"
             r"hash(?!\s*rate))|(?P<token>tokens?|inference(?=\s+(?:price|pay|revenue)))")
-_FILL = (r"(?:\s*(?:=|:)|\s+(?:prices?|costs?|rates?|bill|pays?|paying|paid|is|are|was|were|be|would|will|gets?|got|becomes?|"
+_FILL = (r"(?:\s*(?:=|:)|\s+(?:prices?|costs?|rates?|bill|revenue|value|worth|pays?|paying|paid|is|are|was|were|be|would|"
+         r"will|also|then|too|gets?|got|becomes?|"
          r"went|goes|go|moves?|moved|at|of|now)\b)*")
 _UP = r"up|rises?|rose|risen|increases?|increased|climbs?|climbed|jumps?|jumped|grows?|grew|higher|more\s+expensive|" \
       r"pricier|dearer|spikes?|spiked|surges?|surged|soars?|soared"
