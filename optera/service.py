@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .deploy import DeployResult
+    from .ledger import DeployChange, Ledger, Recent
 
 SYNC_INTERVAL = timedelta(minutes=5)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -238,6 +239,27 @@ class Service:
     def deployments(self, limit: int = 100) -> list[dict[str, Any]]:
         """The audit trail, newest first."""
         return self.store.deployments(limit)
+
+    # -- history -----------------------------------------------------------------------
+    def ledger(self, start=None, end=None, by: str = "day") -> Ledger:
+        """Realized profit against the per-interval optimum (see :mod:`optera.ledger`)."""
+        from . import ledger
+
+        return ledger.build(self.store, start, end, by=by, power_limit=self.power_limit(),
+                            caps=self.caps() or None, inventory=self.inventory())
+
+    def recent_pnl(self, now=None) -> Recent:
+        """Yesterday, the last 7 and the last 30 days of the ledger."""
+        from . import ledger
+
+        return ledger.recent(self.store, now=now, power_limit=self.power_limit(), caps=self.caps() or None,
+                             inventory=self.inventory())
+
+    def last_deploy(self) -> DeployChange | None:
+        """What the last deploy that reached the site changed."""
+        from . import ledger
+
+        return ledger.last_deploy(self.store, inventory=self.inventory())
 
     # -- chat history ---------------------------------------------------------------
     def chat_history(self, limit: int = 200) -> list[dict[str, Any]]:

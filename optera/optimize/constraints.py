@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ValidationError
-from ..models import Prices
+from ..models import DEFAULT_INVENTORY, Allocation, Inventory, Prices
 from ..numbers import MAX_VALUE, check
 from ..units import constraint as phrase
-from ..vocabulary import CONSTRAINT_LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS
+from ..units import number, pct
+from ..units import power as kw
+from ..vocabulary import CONSTRAINT_LABELS, INFERENCE_TYPES, LOWER, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS
+
 
 @dataclass
 class Constraints:
@@ -46,6 +49,38 @@ class Constraints:
     @property
     def active(self) -> bool:
         return bool(self.describe())
+
+    def broken_by(self, allocation: Allocation, power_limit: float | None = None,
+                  current: Allocation | None = None, inventory: Inventory = DEFAULT_INVENTORY) -> list[str]:
+        """Each constraint (and the power limit) that ``allocation`` breaks, in words.
+
+        Says why an optimum can earn less than what runs now: the running allocation
+        may break a cap or a share the optimum must honour.
+        """
+        out = []
+        used = allocation.power(inventory)
+        if power_limit is not None and used > power_limit + 1e-6:
+            out.append(f"{phrase('power', power_limit)} (it uses {kw(used)})")
+        for n, v in self.locks.items():
+            if v is not None and allocation[n] != v:
+                out.append(f"{phrase('lock', v, n)} (it runs {allocation[n]:,})")
+        for n, v in self.caps.items():
+            if v is not None and n not in self.locks and allocation[n] > v:
+                out.append(f"{phrase('cap', v, n)} (it runs {allocation[n]:,})")
+        inference = sum(allocation[n] * inventory[n].power for n in INFERENCE_TYPES)
+        share = inference / used if used else 0.0
+        if self.min_inference_share is not None and used and share < self.min_inference_share - 1e-9:
+            out.append(f"{phrase('min_share', self.min_inference_share)} (it has {pct(share, 0)})")
+        if self.max_inference_share is not None and used and share > self.max_inference_share + 1e-9:
+            out.append(f"{phrase('max_share', self.max_inference_share)} (it has {pct(share, 0)})")
+        if self.min_tokens is not None and allocation.tokens(inventory) < self.min_tokens - 1e-9:
+            out.append(f"{phrase('min_tokens', self.min_tokens)} (it makes {number(allocation.tokens(inventory))})")
+        if self.min_hashrate is not None and allocation.hashrate(inventory) < self.min_hashrate - 1e-9:
+            out.append(f"{phrase('min_hashrate', self.min_hashrate)} "
+                       f"(it makes {number(allocation.hashrate(inventory))})")
+        if self.max_moved is not None and current is not None and allocation.moved(current) > self.max_moved:
+            out.append(f"{phrase('max_moved', self.max_moved)} (it moves {allocation.moved(current):,})")
+        return out
 
 
 # -- validation ----------------------------------------------------------------
