@@ -1,7 +1,10 @@
 """Plotly figure builders: pure functions of data frames, testable without a browser.
 
-Long series are bucketed to at most ``MAX_POINTS`` per trace before they reach
-plotly, so a year of 5-minute history stays light in the browser.
+Layout rules every figure follows: the title sits top left and the legend *below* the
+plot, so at any width a wrapping legend never covers the title; no plotly template is
+applied (Streamlit's theme styles the chart in the browser, and copying a template
+cost ~30 ms per figure). Long series are bucketed to at most ``MAX_POINTS`` per trace
+before they reach plotly, so a year of 5-minute history stays light in the browser.
 """
 
 from __future__ import annotations
@@ -11,28 +14,31 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+import plotly.io as pio
 
-from .models import LABELS, MACHINE_TYPES
+from .vocabulary import LABELS, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, STRATEGY_LABELS
 
+pio.templates.default = "none"
 MAX_POINTS = 2000
 COLORS = {
-    "energy_price": "#dc2626",
-    "hash_price": "#d97706",
-    "token_price": "#2563eb",
-    "revenue": "#0f766e",
-    "cost": "#dc2626",
-    "profit": "#0f172a",
-    "optimum": "#7c3aed",
-    "air_miners": "#f59e0b",
-    "hydro_miners": "#0ea5e9",
-    "immersion_miners": "#6366f1",
-    "gpu_compute": "#10b981",
-    "asic_compute": "#ec4899",
+    "energy_price": "#dc2626", "hash_price": "#d97706", "token_price": "#2563eb",
+    "revenue": "#0f766e", "cost": "#dc2626", "profit": "#0f172a", "optimum": "#7c3aed",
+    "air_miners": "#f59e0b", "hydro_miners": "#0ea5e9", "immersion_miners": "#6366f1",
+    "gpu_compute": "#10b981", "asic_compute": "#ec4899",
+    "optimal": "#7c3aed", "schedule": "#7c3aed", "policy": "#0f766e", "hold": "#94a3b8", "hindsight": "#d97706",
+    "fixed": "#64748b", "realized": "#0f766e",
 }
-PRICE_LABELS = {"energy_price": "Energy price", "hash_price": "Hash price", "token_price": "Token price"}
-_LAYOUT = dict(margin=dict(l=10, r=10, t=80, b=10), hovermode="x unified", template="plotly_white",
-               legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+DASH = {"hydro_miners": "dash", "immersion_miners": "dot"}  # hydro and immersion often tie exactly
+
+
+def _style(fig: go.Figure, title: str, height: int, yaxis: str | None = None, xaxis: str | None = None,
+           legend: bool = True, hover: str | None = "x unified") -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top", font=dict(size=15)),
+        height=height, margin=dict(l=10, r=10, t=44, b=10), hovermode=hover, showlegend=legend,
+        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
+        yaxis=dict(title=yaxis, automargin=True), xaxis=dict(title=xaxis, automargin=True))
+    return fig
 
 
 def downsample(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
@@ -50,95 +56,91 @@ def downsample(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFram
 
 def price_history_figure(prices: pd.DataFrame) -> go.Figure:
     """The three prices, one panel each (their scales differ)."""
+    from plotly.subplots import make_subplots
+
     data = downsample(prices)
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        subplot_titles=[PRICE_LABELS[c] for c in PRICE_LABELS])
-    for row, col in enumerate(PRICE_LABELS, start=1):
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                        subplot_titles=[f"{PRICE_LABELS[c]} (per period)" for c in PRICE_COLUMNS])
+    for row, col in enumerate(PRICE_COLUMNS, start=1):
         fig.add_trace(go.Scatter(x=data.index, y=data[col], name=PRICE_LABELS[col], mode="lines",
                                  line=dict(color=COLORS[col], width=1.5)), row=row, col=1)
-    fig.update_layout(height=520, showlegend=False, **{k: v for k, v in _LAYOUT.items() if k != "legend"})
+    fig.update_annotations(x=0, xanchor="left", font=dict(size=13))
+    fig.update_layout(height=520, showlegend=False, margin=dict(l=10, r=10, t=30, b=10), hovermode="x unified")
     return fig
 
 
-def economics_figure(econ: pd.DataFrame, title: str, recorded: pd.DataFrame | None = None) -> go.Figure:
+def economics_figure(econ: pd.DataFrame, title: str, unit: str, recorded: pd.DataFrame | None = None) -> go.Figure:
     """Revenue, cost and profit per period over time (and the optimum when given).
 
-    `recorded` holds what the site itself reported at each sync; drawn as markers,
+    ``recorded`` holds what the site itself reported at each sync; drawn as markers,
     since it exists only where a sync happened.
     """
     data = downsample(econ)
     fig = go.Figure()
     if recorded is not None and len(recorded):
         rec = downsample(recorded)
-        fig.add_trace(go.Scatter(x=rec.index, y=rec["profit"], name="Reported profit", mode="markers",
+        fig.add_trace(go.Scatter(x=rec.index, y=rec["profit"], name="Profit the site reported", mode="markers",
                                  marker=dict(color=COLORS["profit"], size=6, symbol="circle-open")))
-    for col in ("revenue", "cost", "profit", "optimum"):
+    names = {"revenue": "Revenue", "cost": "Energy cost", "profit": "Profit", "optimum": "Optimal profit"}
+    for col, name in names.items():
         if col in data:
-            fig.add_trace(go.Scatter(x=data.index, y=data[col], name=col.capitalize() if col != "optimum"
-                                     else "Optimal profit", mode="lines",
+            fig.add_trace(go.Scatter(x=data.index, y=data[col], name=name, mode="lines",
                                      line=dict(color=COLORS[col], width=1.5, dash="dot" if col == "optimum" else None)))
-    fig.update_layout(title=title, height=360, yaxis_title="per period", **_LAYOUT)
-    return fig
+    return _style(fig, title, 380, f"{unit} per period")
 
 
 def allocation_figure(rows: list[dict], value: str, title: str) -> go.Figure:
-    """Bars per machine type; rows carry 'type' plus the named value columns."""
+    """Bars per machine type, now against optimal; rows carry 'type', 'current_<value>', 'optimal_<value>'."""
     fig = go.Figure()
     names = [LABELS[r["type"]] for r in rows]
-    for col, label, color in ((f"current_{value}", "Current", "#94a3b8"), (f"optimal_{value}", "Optimal", "#0f766e"),
-                              (value, label_of(value), "#0f766e")):
+    for col, label, color in ((f"current_{value}", "Now", "#94a3b8"), (f"optimal_{value}", "Optimal", "#0f766e")):
         if rows and col in rows[0]:
             fig.add_trace(go.Bar(x=names, y=[r[col] for r in rows], name=label, marker_color=color))
-    fig.update_layout(title=title, height=320, barmode="group", **_LAYOUT)
-    return fig
+    fig.update_layout(barmode="group")
+    return _style(fig, title, 340, hover="x")
 
 
-def label_of(value: str) -> str:
-    return value.replace("_", " ").capitalize()
-
-
-def profit_curve_figure(curve: pd.DataFrame, current_energy: float, current_profit: float | None) -> go.Figure:
+def profit_curve_figure(curve: pd.DataFrame, current_energy: float, current_profit: float | None,
+                        unit: str) -> go.Figure:
     """Optimal profit against energy price, with mix changes and the current point marked."""
     fig = go.Figure()
     hover = [", ".join(f"{LABELS[n]} {int(r[n])}" for n in MACHINE_TYPES if r[n]) or "everything off"
              for _, r in curve.iterrows()]
     fig.add_trace(go.Scatter(x=curve["energy_price"], y=curve["profit"], mode="lines", name="Optimal profit",
                              line=dict(color=COLORS["optimum"], width=2), text=hover,
-                             hovertemplate="energy %{x:.4f}<br>profit %{y:,.2f}<br>%{text}<extra></extra>"))
+                             hovertemplate="energy %{x:.4f}<br>profit %{y:,.0f}<br>%{text}<extra></extra>"))
     changes = curve[curve["mix_change"]]
     if len(changes):
         fig.add_trace(go.Scatter(x=changes["energy_price"], y=changes["profit"], mode="markers",
-                                 name="Optimal mix changes", marker=dict(symbol="diamond", size=9, color="#d97706"),
+                                 name="The optimal mix changes", marker=dict(symbol="diamond", size=9, color="#d97706"),
                                  text=[hover[i] for i in changes.index.map(curve.index.get_loc)],
                                  hovertemplate="mix changes at %{x:.4f}<br>%{text}<extra></extra>"))
     if current_profit is not None:
-        fig.add_trace(go.Scatter(x=[current_energy], y=[current_profit], mode="markers", name="Now",
+        fig.add_trace(go.Scatter(x=[current_energy], y=[current_profit], mode="markers", name="At these prices",
                                  marker=dict(size=13, color=COLORS["cost"], line=dict(color="white", width=2))))
-    fig.update_layout(title="Optimal profit per period vs energy price", xaxis_title="energy price",
-                      yaxis_title="profit per period", height=380, **_LAYOUT)
-    return fig
+    return _style(fig, "Optimal profit as the energy price moves", 340, f"{unit} per period", "energy price",
+                  hover="closest")
 
 
-def cumulative_figure(series: pd.DataFrame, title: str) -> go.Figure:
-    data = downsample(series[[c for c in ("cum_profit", "cum_optimum") if c in series]])
+def strategies_figure(cumulative: pd.DataFrame, title: str, unit: str) -> go.Figure:
+    """Cumulative profit of several strategies against each other (columns: strategy keys)."""
+    data = downsample(cumulative)
     fig = go.Figure()
-    if "cum_optimum" in data:
-        fig.add_trace(go.Scatter(x=data.index, y=data["cum_optimum"], name="Per-interval optimum",
-                                 line=dict(color=COLORS["optimum"], dash="dot")))
-    fig.add_trace(go.Scatter(x=data.index, y=data["cum_profit"], name="Strategy", line=dict(color=COLORS["profit"])))
-    fig.update_layout(title=title, yaxis_title="cumulative profit", height=340, **_LAYOUT)
-    return fig
+    for col in data.columns:
+        fig.add_trace(go.Scatter(x=data.index, y=data[col], mode="lines", name=STRATEGY_LABELS.get(col, col),
+                                 line=dict(color=COLORS.get(col), width=1.8,
+                                           dash="dot" if col in ("optimal", "schedule") else None)))
+    return _style(fig, title, 380, f"cumulative profit ({unit})")
 
 
 def lines_figure(frame: pd.DataFrame, title: str, yaxis: str, labels: dict[str, str] | None = None) -> go.Figure:
-    """One line per column (downsampled)."""
+    """One line per column (downsampled); hydro and immersion are dashed, since they often tie exactly."""
     data = downsample(frame)
     fig = go.Figure()
     for col in data.columns:
         fig.add_trace(go.Scatter(x=data.index, y=data[col], mode="lines", name=(labels or LABELS).get(col, col),
-                                 line=dict(color=COLORS.get(col), width=1.5)))
-    fig.update_layout(title=title, yaxis_title=yaxis, height=340, **_LAYOUT)
-    return fig
+                                 line=dict(color=COLORS.get(col), width=1.8, dash=DASH.get(col))))
+    return _style(fig, title, 360, yaxis)
 
 
 def timeline_figure(best: pd.Series, title: str) -> go.Figure:
@@ -151,7 +153,7 @@ def timeline_figure(best: pd.Series, title: str) -> go.Figure:
         groups = np.arange(n) // k
         mode = numeric.groupby(groups)["code"].agg(lambda s: s.mode().iloc[0])
         numeric = pd.DataFrame({"code": mode.to_numpy()}, index=numeric.index[::k][: len(mode)])
-    names = {i: ("nothing pays" if name == "none" else LABELS[name]) for name, i in codes.items()}
+    names = {i: ("nothing pays" if name == "none" else LABELS.get(name, name)) for name, i in codes.items()}
     fig = go.Figure()
     for code, name in names.items():
         part = numeric[numeric["code"] == code]
@@ -159,37 +161,53 @@ def timeline_figure(best: pd.Series, title: str) -> go.Figure:
             key = "none" if code == 0 else MACHINE_TYPES[code - 1]
             fig.add_trace(go.Scatter(x=part.index, y=[name] * len(part), mode="markers", name=name,
                                      marker=dict(symbol="line-ns-open", size=12, color=COLORS.get(key, "#64748b"))))
-    fig.update_layout(title=title, height=260, showlegend=False, **{k: v for k, v in _LAYOUT.items() if k != "legend"})
-    return fig
+    return _style(fig, title, 260, legend=False)
 
 
 def heatmap_figure(matrix: pd.DataFrame, title: str) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index),
-                               zmin=-1, zmax=1, colorscale="RdBu", text=np.round(matrix.to_numpy(), 2),
-                               texttemplate="%{text}"))
-    fig.update_layout(title=title, height=360, **{k: v for k, v in _LAYOUT.items() if k != "hovermode"})
-    return fig
+    names = {**PRICE_LABELS, "btc_close": "Bitcoin close"}
+    labels = [names.get(c, c) for c in matrix.columns]
+    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
+                               text=np.round(matrix.to_numpy(), 2), texttemplate="%{text}"))
+    return _style(fig, title, 380, hover="closest", legend=False)
 
 
 def btc_figure(daily: pd.DataFrame, ma: dict[int, pd.Series] | None = None) -> go.Figure:
     data = downsample(daily[["Close"]])
-    fig = go.Figure(go.Scatter(x=data.index, y=data["Close"], name="BTC-USD close", line=dict(color="#f59e0b")))
+    fig = go.Figure(go.Scatter(x=data.index, y=data["Close"], name="Daily close", line=dict(color="#f59e0b")))
     for days, series in (ma or {}).items():
         s = downsample(series.to_frame("v"))
         fig.add_trace(go.Scatter(x=s.index, y=s["v"], name=f"{days}-day average", line=dict(width=1, dash="dot")))
-    fig.update_layout(title="Bitcoin (USD)", yaxis_title="USD", height=360, **_LAYOUT)
-    return fig
+    return _style(fig, "Bitcoin price (USD)", 360, "USD")
 
 
 def forecast_figure(history: pd.Series, forecast: pd.DataFrame, title: str, color: str) -> go.Figure:
     """Recent history with the forecast mean and its prediction interval."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=history.index, y=history.to_numpy(), name="history", line=dict(color=color)))
+    fig.add_trace(go.Scatter(x=history.index, y=history.to_numpy(), name="History", line=dict(color=color)))
     fig.add_trace(go.Scatter(x=list(forecast.index) + list(forecast.index[::-1]),
                              y=list(forecast["upper"]) + list(forecast["lower"][::-1]), fill="toself",
-                             fillcolor="rgba(124,58,237,0.15)", line=dict(width=0), name="prediction interval",
+                             fillcolor="rgba(124,58,237,0.15)", line=dict(width=0), name="Prediction interval",
                              hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=forecast.index, y=forecast["mean"], name="forecast",
+    fig.add_trace(go.Scatter(x=forecast.index, y=forecast["mean"], name="Forecast",
                              line=dict(color=COLORS["optimum"], dash="dash")))
-    fig.update_layout(title=title, height=300, **_LAYOUT)
-    return fig
+    return _style(fig, title, 320, "per period")
+
+
+def pnl_figure(days: pd.DataFrame, deploys: pd.DataFrame, unit: str) -> go.Figure:
+    """Daily realized profit against the daily optimum, with the deploys marked.
+
+    ``days``: index = day start, columns realized_profit, optimal_profit.
+    ``deploys``: index = time, columns label (what changed).
+    """
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=days.index, y=days["realized_profit"], name="Realized profit",
+                         marker_color=COLORS["realized"]))
+    fig.add_trace(go.Scatter(x=days.index, y=days["optimal_profit"], name="Optimal profit", mode="lines+markers",
+                             line=dict(color=COLORS["optimum"], dash="dot")))
+    if len(deploys):
+        top = float(np.nanmax(days[["realized_profit", "optimal_profit"]].to_numpy())) if len(days) else 0.0
+        fig.add_trace(go.Scatter(x=deploys.index, y=[top] * len(deploys), mode="markers", name="Deploy",
+                                 marker=dict(symbol="triangle-down", size=11, color="#d97706"),
+                                 text=deploys["label"], hovertemplate="%{x}<br>%{text}<extra></extra>"))
+    return _style(fig, "Realized profit per day against the optimum", 360, f"{unit} per day")

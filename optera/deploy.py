@@ -60,17 +60,6 @@ class DeployResult:
         raise (DeployUnverified if self.sent else DeployNotSent)(self.message, self)
 
 
-def diff(current: Allocation | None, target: Allocation, inventory: Inventory = DEFAULT_INVENTORY) -> list[dict]:
-    """Per-type change from current to target: units and power."""
-    current = current or Allocation()
-    rows = []
-    for name in MACHINE_TYPES:
-        delta = target[name] - current[name]
-        rows.append({"type": name, "current": current[name], "target": target[name], "change": delta,
-                     "power_change": delta * inventory[name].power})
-    return rows
-
-
 def parse_counts(counts: Allocation | Mapping[str, Any]) -> tuple[Allocation | None, list[str]]:
     """Whole, non-negative, bounded counts of known types, or the problems with them."""
     if isinstance(counts, Allocation):

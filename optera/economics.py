@@ -7,6 +7,17 @@ import pandas as pd
 from .models import DEFAULT_INVENTORY, MACHINE_TYPES, Allocation, Inventory
 
 
+def diff(current: Allocation | None, target: Allocation, inventory: Inventory = DEFAULT_INVENTORY) -> list[dict]:
+    """Per-type change from current to target: units and power (W)."""
+    current = current or Allocation()
+    rows = []
+    for name in MACHINE_TYPES:
+        delta = target[name] - current[name]
+        rows.append({"type": name, "current": current[name], "target": target[name], "change": delta,
+                     "power_change": delta * inventory[name].power})
+    return rows
+
+
 def allocation_economics(prices: pd.DataFrame, allocation: Allocation,
                          inventory: Inventory = DEFAULT_INVENTORY) -> pd.DataFrame:
     """Per-period revenue, cost and profit the allocation earns at each price point."""

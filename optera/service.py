@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .deploy import DeployResult
+    from .intel.btc import BtcMarket
     from .ledger import DeployChange, Ledger, Recent
 
 SYNC_INTERVAL = timedelta(minutes=5)
@@ -260,6 +261,12 @@ class Service:
         from . import ledger
 
         return ledger.last_deploy(self.store, inventory=self.inventory())
+
+    def bitcoin(self) -> BtcMarket:
+        """BTC-USD bars with their provenance (live, cached, or the shipped history)."""
+        from .intel.btc import load_market, offline_fetcher
+
+        return load_market(self.store, fetcher=None if self.settings.btc_live else offline_fetcher)
 
     # -- chat history ---------------------------------------------------------------
     def chat_history(self, limit: int = 200) -> list[dict[str, Any]]:

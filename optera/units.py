@@ -112,6 +112,20 @@ class Money:
             return f"{sign}{self.unit}{digits}"
         return f"{sign}{digits} {self.unit}".strip()
 
+    def compact(self, value: float | None, signed: bool = False) -> str:
+        """Short form for headline figures: '$16.2M', '-$355k', '$1,234' (full value in a tooltip)."""
+        if value is None or not math.isfinite(float(value)):
+            return "n/a"
+        v = float(value)
+        for size, suffix, start in ((1e12, "T", 999.95e9), (1e9, "B", 999.95e6), (1e6, "M", 999.95e3), (1e3, "k", 1e4)):
+            if abs(v) >= start:
+                digits = f"{abs(v) / size:,.1f}".removesuffix(".0") + suffix
+                break
+        else:
+            return self.amount(v, decimals=0 if abs(v) >= 100 else 2, signed=signed)
+        sign = "-" if v < 0 else ("+" if signed else "")
+        return f"{sign}{self.unit}{digits}" if len(self.unit) == 1 else f"{sign}{digits} {self.unit}"
+
     def period(self, value: float | None, **kw) -> str:
         """'$1,234/period'."""
         text = self.amount(value, **kw)

@@ -336,19 +336,30 @@ def test_what_if_numbers(site, latest):
     assert r["diff"] == {n: solution.allocation[n] - CURRENT[n] for n in MACHINE_TYPES}
 
 
-def test_market_brief(site, latest):
-    brief = market_brief(site[1], {"price": 104_250.0, "change_24h": -0.021, "drawdown": -0.07, "volatility_30d": 0.38,
-                                   "source": "shipped history"},
-                         {"share_worth_running": {"air_miners": 0.25, "asic_compute": 0.95},
-                          "best_type_counts": {"asic_compute": 270, "immersion_miners": 19}})
-    sentences = [s for s in brief.replace("e.g.", "eg").split(". ") if s.strip()]
-    assert 5 <= len(sentences) <= 8 + 2  # 5-8 sentences (decimal points aside)
+def test_market_brief_states_each_input_and_its_date(site, latest):
+    from datetime import datetime, timedelta
+
+    now = datetime(2026, 11, 28, 10, 0)
+    fresh = {"price": 104_250.0, "price_time": now - timedelta(minutes=5), "change_24h": -0.021, "drawdown": -0.07,
+             "volatility_30d": 0.38, "source": "live"}
+    window = {"share_worth_running": {"air_miners": 0.25, "asic_compute": 0.95},
+              "best_type_counts": {"asic_compute": 270, "immersion_miners": 19},
+              "window": (datetime(2025, 6, 21, 12, 0), datetime(2025, 6, 22, 12, 0))}
+    brief = market_brief(site[1], fresh, window, now=now)
+    sentences = [s for s in brief.split(". ") if s.strip()]
+    assert 5 <= len(sentences) <= 10
     assert price(latest.energy_price) in brief
-    assert money(solve(latest, 1e6).profit) in brief
-    assert "104,250 USD" in brief and "-2.1%" in brief and "7.0% below" in brief
-    assert "95.0%" in brief and "25.0%" in brief and f"{270 / 289 * 100:.0f}%" in brief
-    assert "volatility of 38%" in brief
-    assert "$" not in brief and "<" not in brief
+    assert Money().period(solve(latest, 1e6).profit) in brief
+    assert "Bitcoin is at 104,250 USD as of 2026-11-28 09:55 UTC" in brief and "-2.1% in 24 h" in brief
+    assert "7.0% below its peak" in brief and "volatility of 38%" in brief
+    assert "From 2025-06-21 to 2025-06-22" in brief and "95.0%" in brief and "25.0%" in brief
+    assert f"{270 / 289 * 100:.0f}%" in brief
+    assert "<" not in brief
+    # a year-old bar is reported in the past tense, with its date and age, and no 24 h change
+    old = {**fresh, "price_time": datetime(2025, 11, 29), "source": "shipped"}
+    stale = market_brief(site[1], old, None, now=now)
+    assert "Bitcoin last closed at 104,250 USD on 2025-11-29, 364 days ago" in stale
+    assert "in 24 h" not in stale and "Bitcoin is at" not in stale
     empty = market_brief(Toolbox(Service(Settings(), store=Store(site[0].path.with_name("none.db")))), None, None)
     assert "No site prices" in empty
 

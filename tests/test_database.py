@@ -288,10 +288,13 @@ def test_corrupt_db_app_offers_recovery(isolated):
 
 # -- abusive inputs: the Optimizer ----------------------------------------------------------
 
-SLIDERS = ["keep_opt_energy_price", "keep_opt_hash_price", "keep_opt_token_price", "keep_opt_power"]
-NUMBER_INPUTS = ([f"keep_cap_{n}" for n in MACHINE_TYPES] + [f"keep_lock_{n}" for n in MACHINE_TYPES]
-                 + ["keep_min_tokens", "keep_min_hash", "keep_max_moved", "keep_switching"]
-                 + [f"keep_manual_{n}" for n in MACHINE_TYPES])
+PRICES = ["energy_price", "hash_price", "token_price", "power_kw"]
+SLIDERS = [f"whatif.{n}.slider" for n in PRICES]
+NUMBER_INPUTS = ([f"whatif.{n}.box" for n in PRICES] + [f"caps.{n}" for n in MACHINE_TYPES]
+                 + [f"locks.{n}" for n in MACHINE_TYPES]
+                 + ["constraints.min_tokens", "constraints.min_hashrate", "constraints.max_moved",
+                    "constraints.switching"]
+                 + [f"manual.{n}" for n in MACHINE_TYPES])
 BAD_VALUES = {"negative": -1, "huge_float": 1e308, "huge_int": 10**12, "empty": None, "non_numeric": "abc"}
 
 
@@ -365,7 +368,7 @@ def test_optimizer_widget_bad_values(optimizer, key):
     widget().set_value(good)
     at.run()
     _assert_no_crash(at, f"{key} reset")
-    assert any(m.label == "Optimal profit per period" for m in at.metric), "the page did not recover"
+    assert any(m.label == "Optimal profit" for m in at.metric), "the page did not recover"
 
 
 # -- abusive inputs: the CLI ---------------------------------------------------------------

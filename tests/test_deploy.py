@@ -5,7 +5,8 @@ import json
 import httpx
 import pytest
 
-from optera.deploy import deploy, diff
+from optera.deploy import deploy
+from optera.economics import diff
 from optera.mara import MaraClient
 from optera.models import Allocation
 from optera.sim.api import DEMO_KEY

@@ -1,11 +1,17 @@
 """Every page driven through streamlit.testing (AppTest), on the embedded simulator."""
 
+import re
+from datetime import timedelta
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from optera.config import load_settings
+from optera.optimize import solve
+from optera.service import Service
 from optera.store import Store
+from optera.units import Money
 
 TIMEOUT = 60
 
@@ -37,10 +43,11 @@ def metric(at, label):
 
 
 def text_of(at) -> str:
+    """Every text on the page, with Markdown escapes of outside text undone."""
     parts = []
     for kind in ("markdown", "caption", "error", "warning", "info", "success"):
         parts += [getattr(e, "value", "") or "" for e in getattr(at, kind)]
-    return "\n".join(map(str, parts))
+    return re.sub(r"\\(.)", r"\1", "\n".join(map(str, parts)))
 
 
 def test_overview_shows_latest_prices_and_site():
@@ -78,54 +85,124 @@ def test_overview_failing_source_keeps_cached_data(monkeypatch):
     assert "do-not-show-me" not in text_of(at) + text_of(at.sidebar)
 
 
+def slider(at, name):
+    return at.slider(key=f"whatif.{name}.slider")
+
+
+def box(at, name):
+    return at.number_input(key=f"whatif.{name}.box")
+
+
 def test_optimizer_slider_moves_result():
     at = app("views/optimizer.py")
-    first = metric(at, "Optimal profit per period").value
-    at.slider(key="keep_opt_energy_price").set_value(0.0).run()
+    first = metric(at, "Optimal profit").help
+    slider(at, "energy_price").set_value(0.0).run()
     assert not at.exception
-    second = metric(at, "Optimal profit per period").value
-    assert first != second
+    assert metric(at, "Optimal profit").help != first
     # at zero energy cost everything that earns runs: the power limit binds
-    assert any("power limit" in c.value.lower() for c in at.caption)
+    assert "Binding: power limit" in text_of(at)
+    assert "Answering at **what-if** values: energy **0.0000**" in text_of(at)
 
 
 def test_optimizer_table_matches_hand_calculation():
     at = app("views/optimizer.py")
-    at.slider(key="keep_opt_energy_price").set_value(0.5).run()
-    at.slider(key="keep_opt_hash_price").set_value(2.0).run()
-    at.slider(key="keep_opt_token_price").set_value(1.0).run()
+    slider(at, "energy_price").set_value(0.5).run()
+    slider(at, "hash_price").set_value(2.0).run()
+    box(at, "token_price").set_value(1.0).run()
     table = at.dataframe[0].value
     from optera.models import DEFAULT_INVENTORY, MACHINE_TYPES
     profit = 0.0
-    for name, units in zip(MACHINE_TYPES, table["Optimal units"]):
+    for name, units in zip(MACHINE_TYPES, table["Optimal"]):
         s = DEFAULT_INVENTORY[name]
         profit += units * (s.hashrate * 2.0 + s.tokens * 1.0 - s.power * 0.5)
-    assert metric(at, "Optimal profit per period").value == f"{profit:,.2f}"
+    assert metric(at, "Optimal profit").help.startswith(Money().period(profit) + ";")
+
+
+def test_a_typed_price_beyond_the_slider_is_kept_exactly():
+    at = app("views/optimizer.py")
+    top = slider(at, "energy_price").max
+    box(at, "energy_price").set_value(top * 3 + 0.1234).run()
+    assert not at.exception
+    assert box(at, "energy_price").value == pytest.approx(top * 3 + 0.1234)
+    assert slider(at, "energy_price").value == pytest.approx(top)  # the slider shows its end
+    assert "beyond the slider's end" in text_of(at)
+
+
+def test_what_if_holds_through_a_new_price_point_and_reset_follows_live_again():
+    at = app("views/optimizer.py")
+    store = Store(load_settings().db_path)
+    latest = store.latest_prices(1)[0]
+    limits = (slider(at, "energy_price").min, slider(at, "energy_price").max)
+    chosen = round(limits[1] * 0.9, 2)  # 90% of the range: the value that once snapped to 0
+    slider(at, "energy_price").set_value(chosen).run()
+    # a new price point arrives (what a sync every 5 minutes does)
+    store.upsert_prices([latest.with_overrides(energy=latest.energy_price * 1.5, hash_=latest.hash_price * 1.1)
+                         .__class__(latest.timestamp + timedelta(minutes=5), latest.energy_price * 1.5,
+                                    latest.hash_price * 1.1, latest.token_price)])
+    at.run()
+    assert not at.exception
+    assert slider(at, "energy_price").value == pytest.approx(chosen)
+    assert (slider(at, "energy_price").min, slider(at, "energy_price").max) == limits  # the range never moves
+    # the untouched hash price follows the live value; the page says which is which
+    assert box(at, "hash_price").value == pytest.approx(latest.hash_price * 1.1)
+    assert f"energy **{chosen:.4f}** (live {latest.energy_price * 1.5:.4f})" in text_of(at)
+    [b for b in at.button if b.label == "Reset to latest"][0].click().run()
+    assert box(at, "energy_price").value == pytest.approx(latest.energy_price * 1.5)
+    assert "Answering at **live** values" in text_of(at)
 
 
 def test_optimizer_impossible_constraints_message():
     at = app("views/optimizer.py")
-    at.number_input(key="keep_lock_asic_compute").set_value(500).run()
+    at.number_input(key="locks.asic_compute").set_value(500).run()
     assert not at.exception
     assert any("No allocation satisfies" in e.value for e in at.error)
 
 
+def test_optimum_below_what_runs_says_which_cap_the_site_breaks():
+    at = app("views/optimizer.py")  # the demo site runs 20 ASIC inference
+    at.number_input(key="caps.asic_compute").set_value(10).run()
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "less** than what runs now" in warning
+    assert "breaks at most 10 ASIC inference (it runs 20)" in warning
+    # the cap is saved and shapes the other pages, which say so and can clear it
+    assert Service(load_settings()).caps() == {"asic_compute": 10}
+    at.switch_page("views/overview.py").run()
+    assert "Your caps apply to the optimum on this page: at most 10 ASIC inference" in text_of(at)
+    [b for b in at.button if b.label == "Clear caps"][0].click().run()
+    assert not at.exception
+    assert Service(load_settings()).caps() == {}
+
+
+def test_no_deploy_is_offered_when_the_site_already_runs_the_optimum():
+    at = app("views/optimizer.py")
+    svc = Service(load_settings())
+    best = solve(svc.latest_prices(), svc.power_limit(), None, None, svc.inventory()).allocation
+    result = svc.deploy(best, expected_current=svc.current_allocation(), source="test")
+    assert result.ok, result.message
+    at.run()
+    assert "The site already runs this optimum" in text_of(at)
+    assert not [b for b in at.button if b.label.startswith("Deploy the optimal")]
+
+
 def test_optimizer_manual_editor_validates_and_repairs():
     at = app("views/optimizer.py")
-    at.number_input(key="keep_manual_asic_compute").set_value(100).run()
+    at.number_input(key="manual.asic_compute").set_value(100).run()
     assert any("exceeds" in w.value for w in at.warning)
     [b for b in at.button if b.label == "Repair"][0].click().run()
     assert not at.exception
     assert not any("exceeds" in w.value for w in at.warning)
-    assert at.number_input(key="keep_manual_asic_compute").value <= 66
+    assert at.number_input(key="manual.asic_compute").value <= 66
 
 
 def test_widget_values_survive_page_switch():
     at = app("views/optimizer.py")
-    at.slider(key="keep_opt_energy_price").set_value(1.23).run()
+    slider(at, "energy_price").set_value(1.23).run()
+    at.number_input(key="locks.gpu_compute").set_value(3).run()
     at.switch_page("views/overview.py").run()
     at.switch_page("views/optimizer.py").run()
-    assert at.slider(key="keep_opt_energy_price").value == pytest.approx(1.23)
+    assert slider(at, "energy_price").value == pytest.approx(1.23)
+    assert at.number_input(key="locks.gpu_compute").value == 3
 
 
 def test_chat_answers_and_history_survives_rerun():
@@ -144,6 +221,9 @@ def test_intel_page_renders():
     at = app("views/intel.py")
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 3
+    assert "Hydro miners and immersion miners earn exactly the same per kW" in text_of(at)
+    labels = [str(v) for v in at.dataframe[1].value.iloc[:, 0]]
+    assert labels == ["Energy price", "Hash price", "Token price"]
 
 
 def test_malformed_source_url_shows_a_banner(monkeypatch):
@@ -156,12 +236,12 @@ def test_malformed_source_url_shows_a_banner(monkeypatch):
 
 def test_optimizer_lock_above_cap_is_a_message_and_the_page_stays_usable():
     at = app("views/optimizer.py")
-    at.number_input(key="keep_cap_gpu_compute").set_value(2).run()
-    at.number_input(key="keep_lock_gpu_compute").set_value(5).run()
+    at.number_input(key="caps.gpu_compute").set_value(2).run()
+    at.number_input(key="locks.gpu_compute").set_value(5).run()
     assert not at.exception
     assert any("Check the constraints" in e.value and "cap" in e.value for e in at.error)
     # the manual editor and history are still there
-    assert at.number_input(key="keep_manual_gpu_compute") is not None
+    assert at.number_input(key="manual.gpu_compute") is not None
     assert any(s.value == "Deployment history" for s in at.subheader)
 
 
@@ -169,8 +249,8 @@ def test_forecast_preset_lands_on_the_optimizer_sliders():
     at = app("views/intel.py")
     [b for b in at.button if b.label.startswith("Use the 1-hour forecast")][0].click().run()
     assert not at.exception
-    preset = at.session_state["forecast_preset"]
+    preset = at.session_state["forecast.preset"]
     assert set(preset) == {"energy_price", "hash_price", "token_price"}
     at.switch_page("views/optimizer.py").run()
     for name, value in preset.items():
-        assert at.slider(key=f"keep_opt_{name}").value == pytest.approx(value)
+        assert box(at, name).value == pytest.approx(value)

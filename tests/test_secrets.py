@@ -205,7 +205,7 @@ def test_keys_never_leak_through_pages_cli_logs_errors_or_disk(world, capsys, ca
     at.switch_page("views/optimizer.py").run()
     # the dialog's own button cannot be clicked under AppTest (a fragment rerun); the browser test deploys
     # through it, and every surface shares optera.deploy, exercised here by the CLI
-    at.slider(key="keep_opt_energy_price").set_value(0.01).run()
+    at.slider(key="whatif.energy_price.slider").set_value(0.01).run()
     [b for b in at.button if "Deploy the optimal allocation" in (b.label or "")][0].click().run()
     pages["optimizer deploy dialog"] = _tree_text(at)
     at.switch_page("views/chat.py").run()

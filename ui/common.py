@@ -1,19 +1,21 @@
-"""Streamlit glue shared by the pages: the cached service, the sidebar, formatting.
+"""Streamlit glue shared by the pages: the cached service, the sidebar, notices and tables.
 
 Kept out of `optera/` because it imports streamlit; it holds no business logic.
+Each page calls :func:`sidebar` first (AppTest does not deliver clicks to widgets
+drawn by the navigation entry file, so the sidebar is drawn by the page).
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from optera.config import load_settings
-from optera.errors import ConfigError
-from optera.service import SYNC_INTERVAL, Service
-from optera.store import StoreError, recover
-
-KEEP_PREFIX = "keep_"
-SHADOW = "_saved_"
+from optera.config import SIMULATOR_URL, load_settings
+from optera.errors import ConfigError, DatabaseCorruptError, StorageError
+from optera.redaction import plain
+from optera.service import SYNC_INTERVAL, Service, recover_database
+from optera.units import Money
+from optera.vocabulary import GLOSSARY
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -26,49 +28,41 @@ def get_service() -> Service:
     try:
         settings = load_settings()
     except ConfigError as e:
-        st.error(f"Optera cannot start with these settings: {e.message}", icon=":material/settings:")
+        st.error(f"Optera cannot start with these settings: {plain(e.message)}", icon=":material/settings:")
         st.stop()
     try:
         # a changed key (hashed, never the key itself) gets a new client
         return _service(str(settings.db_path), settings.base_url, hash(settings.mara_api_key))
-    except StoreError as e:
-        st.error(str(e), icon=":material/database:")
-        if st.button("Recover database", type="primary", key="recover_db"):
-            _, moved = recover(settings.db_path)
+    except StorageError as e:
+        st.error(plain(e.message), icon=":material/database:")
+        if isinstance(e, DatabaseCorruptError) and st.button("Recover database", type="primary", key="recover_db"):
+            kept, moved = recover_database(settings)
             _service.clear()
-            st.success(f"The unreadable file was moved to {moved}; a fresh database was built and the "
-                       "audit trail replayed. Syncing from the source now.")
+            st.success(f"The unreadable file was moved to {moved}; a fresh database was built and "
+                       f"{kept:,} audit rows were kept. Syncing from the source now.")
             st.rerun()
         st.stop()
 
 
-def keep_widget_state() -> None:
-    """Widgets keyed `keep_*` keep their values when the user switches pages.
-
-    Streamlit drops a widget's state when a run does not draw it; a plain copy
-    under another key survives, and :func:`init` restores from it.
-    """
-    for key in list(st.session_state.keys()):
-        if isinstance(key, str) and key.startswith(KEEP_PREFIX):
-            st.session_state[SHADOW + key] = st.session_state[key]
-
-
-def sidebar() -> None:
-    """The sidebar every page starts with: source, freshness, refresh, live sync."""
-    keep_widget_state()
+def sidebar() -> Service:
+    """The sidebar every page starts with: source, freshness, refresh, live sync, what the numbers mean."""
+    svc = get_service()
     with st.sidebar:
-        svc = get_service()
         st.markdown("**Data source**")
-        st.caption(svc.settings.source_label)
+        st.caption(plain(svc.settings.source_label))
         if st.button("Refresh now", icon=":material/refresh:", width="stretch", key="refresh_now"):
             with st.spinner("Syncing…"):
                 result = svc.refresh()
             if result.ok:
-                st.toast(f"Synced: {result.new_prices} new price points", icon=":material/check:")
+                st.toast(f"Synced: {result.new_prices:,} new price points", icon=":material/check:")
             else:
-                st.toast(result.message, icon=":material/error:")
+                st.toast(plain(result.message, 300), icon=":material/error:")
             st.rerun()
         _live_status()
+        with st.popover("What do these numbers mean?", icon=":material/help:", width="stretch"):
+            st.markdown(GLOSSARY)
+            st.caption(svc.money.period_note + ".")
+    return svc
 
 
 @st.fragment(run_every=SYNC_INTERVAL.total_seconds())
@@ -82,30 +76,43 @@ def _live_status() -> None:
     else:
         st.caption("No price data yet")
     if fresh.last_sync_ok is False:
-        st.warning(f"Last sync failed: {fresh.last_error}", icon=":material/cloud_off:")
+        st.warning(f"Last sync failed: {plain(fresh.last_error, 300)}", icon=":material/cloud_off:")
     elif fresh.last_sync_at is not None:
         st.caption(f"Last sync {fresh.last_sync_at:%H:%M:%S} UTC")
     if svc.syncing:
         st.caption("Syncing in the background…")
 
 
-def money(value: float) -> str:
-    return f"{value:,.2f}"
+def simulator_banner(svc: Service) -> None:
+    """Says plainly, once per page, that the data is simulated and what in it is real."""
+    if svc.settings.base_url != SIMULATOR_URL:
+        return
+    st.info("**Simulated site.** No MARA key is set, so Optera runs on its built-in simulator. Its prices start "
+            "from the real MARA hackathon day (21 June 2025, 12:00–21:05 UTC) and continue with a model calibrated "
+            f"on it, one point every 5 minutes, {svc.settings.history_days:g} days back from now; the demo site "
+            "and its machines are simulated too. Set MARA_API_KEY to use a real site.",
+            icon=":material/science:")
 
 
-def per_day(svc: Service, value: float) -> str:
-    return f"{value * svc.settings.periods_per_day:,.0f}"
+def caps_notice(svc: Service, where: str) -> None:
+    """The saved caps shape the numbers below: say so, with a way to clear them."""
+    text = svc.caps_text()
+    if not text:
+        return
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    left.caption(f":material/filter_alt: Your caps apply to {where}: {text}. Set them on the Optimizer.")
+    if right.button("Clear caps", key=f"clear_caps_{where}", icon=":material/filter_alt_off:"):
+        svc.clear_caps()
+        st.rerun()
 
 
-def init(key: str, default) -> str:
-    """Seed a widget's value through session state, restoring it after a page switch."""
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(SHADOW + key, default)
-    return key
+def money(svc: Service) -> Money:
+    return svc.money
 
 
-def show_table(frame, *, hide_index: bool = True, percent: tuple[str, ...] = (), decimals: int = 2) -> None:
-    """A dataframe with thousands separators, fixed decimals and optional percent columns."""
+def show_table(frame: pd.DataFrame, *, hide_index: bool = True, percent: tuple[str, ...] = (),
+               decimals: int = 2, key: str | None = None) -> None:
+    """A dataframe with thousands separators, fixed decimals and percent columns."""
     config = {}
     for col in frame.columns:
         kind = getattr(frame[col], "dtype", None)
@@ -115,4 +122,21 @@ def show_table(frame, *, hide_index: bool = True, percent: tuple[str, ...] = (),
             config[col] = st.column_config.NumberColumn(format=f"%,.{decimals}f")
         elif kind is not None and kind.kind in "iu":
             config[col] = st.column_config.NumberColumn(format="%,d")
-    st.dataframe(frame, hide_index=hide_index, width="stretch", column_config=config)
+    st.dataframe(frame, hide_index=hide_index, width="stretch", column_config=config, key=key)
+
+
+def csv_bytes(frame: pd.DataFrame, decimals: int = 6) -> bytes:
+    """A tidy CSV: one header row, no index column unless it carries time, rounded floats."""
+    out = frame.copy()
+    if isinstance(out.columns, pd.MultiIndex):
+        out.columns = [" ".join(str(p) for p in col if p) for col in out.columns]
+    if isinstance(out.index, pd.DatetimeIndex) or out.index.name:
+        out = out.reset_index()
+    floats = out.select_dtypes("float").columns
+    out[floats] = out[floats].round(decimals)
+    return out.to_csv(index=False).encode()
+
+
+def download(frame: pd.DataFrame, label: str, name: str, decimals: int = 6) -> None:
+    st.download_button(f"Download {label} (CSV)", csv_bytes(frame, decimals), file_name=f"{name}.csv",
+                       mime="text/csv", key=f"dl_{name}", icon=":material/download:")

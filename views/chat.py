@@ -1,31 +1,30 @@
 """Chat: questions in plain language, answered from the site's own numbers."""
 
-import pandas as pd
 import streamlit as st
 
 from optera.chat.analyst import BuiltinAnalyst
-from optera.deploy import deploy, diff
-from optera.chat.llm import LLMAgent
-from optera.models import LABELS, Allocation
+from optera.chat.llm import LLMAgent, safe_markdown
 from optera.chat.tools import Toolbox
-from ui.common import get_service, sidebar
+from optera.models import Allocation
+from optera.redaction import plain
+from ui import deploy as deploy_ui
+from ui.common import caps_notice, sidebar
 
-sidebar()
+PROPOSAL = "__proposal__"
+
+svc = sidebar()
 st.title("Chat")
-svc = get_service()
 toolbox = Toolbox(svc)
 
 if svc.settings.llm_configured:
-    st.caption(f"Answers by the LLM `{svc.settings.llm_model}`"
-               f"{' at ' + svc.settings.openai_base_url if svc.settings.openai_base_url else ''}, "
+    st.caption(f"Answers by the LLM `{plain(svc.settings.llm_model, 80)}`"
+               f"{' at ' + plain(svc.settings.openai_base_url, 120) if svc.settings.openai_base_url else ''}, "
                "with tools over Optera's own numbers.")
 else:
     st.caption("Answers by the built-in analyst (no LLM configured). Set OPENAI_API_KEY, or OPENAI_BASE_URL and "
                "OPTERA_LLM_MODEL for a local server, to use an LLM.")
-
-if "chat_notice" in st.session_state:
-    ok, text = st.session_state.pop("chat_notice")
-    (st.success if ok else st.error)(text)
+caps_notice(svc, "the answers")
+deploy_ui.show_message()
 
 
 def show_tools(calls: list[dict]) -> None:
@@ -33,100 +32,74 @@ def show_tools(calls: list[dict]) -> None:
         return
     with st.expander(f"Tools used ({len(calls)})"):
         for call in calls:
-            st.markdown(f"**{call.get('name', '?')}**")
+            st.markdown(f"**{plain(call.get('name', '?'), 80)}**")
             st.json({"arguments": call.get("arguments", {}), "result": call.get("result")}, expanded=False)
 
 
-@st.dialog("Confirm deploy", width="large")
-def confirm_proposal(proposal: dict) -> None:
-    st.markdown(f"Send this allocation to **{svc.settings.source_label}**?")
-    st.dataframe(_diff_frame(proposal), hide_index=True, width="stretch",
-                 column_config={"Power change (W)": st.column_config.NumberColumn(format="localized")})
-    _summary(proposal)
-    left, right = st.columns([1, 5])
-    if left.button("Deploy", type="primary", key="chat_confirm_deploy"):
-        deploy_proposal(proposal)
-        st.rerun()
-    if right.button("Cancel", key="chat_cancel_deploy"):
-        st.rerun()
-
-
-def _summary(proposal: dict) -> None:
-    parts = []
-    if proposal.get("power") is not None and proposal.get("power_limit") is not None:
-        parts.append(f"Power after deploy: **{proposal['power']:,.0f} W** of {proposal['power_limit']:,.0f} W.")
-    if proposal.get("profit") is not None and proposal.get("current_profit") is not None:
-        parts.append(f"Profit at the latest prices: {proposal['current_profit']:,.2f} → "
-                     f"**{proposal['profit']:,.2f}** per period.")
-    if parts:
-        st.markdown(" ".join(parts))
-
-
-def deploy_proposal(proposal: dict) -> None:
-    current = proposal.get("current")
-    result = deploy(svc.client, svc.store, Allocation.from_counts(proposal["target"]),
-                    power_limit=svc.power_limit(), caps=svc.caps() or None, source="chat",
-                    inventory=svc.inventory(),
-                    expected_current=Allocation.from_counts(current) if current else None)
-    st.session_state["chat_notice"] = (result.ok, result.message)
-    svc.store.add_chat("assistant", result.message)
-
-
-def _diff_frame(proposal: dict) -> pd.DataFrame:
-    current = Allocation.from_counts(proposal.get("current") or {})
-    rows = diff(current, Allocation.from_counts(proposal["target"]), svc.inventory())
-    return pd.DataFrame([{"Machine type": LABELS[r["type"]], "Current": r["current"], "Proposed": r["target"],
-                          "Change": r["change"], "Power change (W)": r["power_change"]} for r in rows])
+def proposal_of(message: dict) -> dict | None:
+    """The deploy proposal stored with a message, if it is well formed (stored history is untrusted)."""
+    for call in message.get("tools") or []:
+        result = call.get("result") if call.get("name") == PROPOSAL else None
+        if isinstance(result, dict) and isinstance(result.get("target"), dict):
+            try:
+                Allocation.from_counts(result["target"])
+            except ValueError:
+                return None
+            return result
+    return None
 
 
 def show_proposal(proposal: dict, key: str) -> None:
+    target = Allocation.from_counts(proposal["target"])
+    current = Allocation.from_counts(proposal.get("current") or {})
     with st.container(border=True):
-        st.markdown("**Deploy proposal** — nothing is sent until you confirm.")
-        st.dataframe(_diff_frame(proposal), hide_index=True, width="stretch",
-                     column_config={"Power change (W)": st.column_config.NumberColumn(format="localized")})
-        _summary(proposal)
-        if proposal.get("valid", True):
-            if st.button("Review and deploy…", key=key, type="primary", icon=":material/rocket_launch:"):
-                confirm_proposal(proposal)
-        else:
-            st.warning("Cannot be deployed: " + "; ".join(proposal.get("issues", [])))
+        st.markdown("**Deploy proposal**: nothing is sent until you confirm.")
+        st.dataframe(deploy_ui.diff_frame(svc, current, target), hide_index=True, width="stretch")
+        if not proposal.get("valid", True):
+            st.warning("Cannot be deployed: " + plain("; ".join(map(str, proposal.get("issues", []))), 500))
+            return
+        if st.button("Review and deploy…", key=key, type="primary", icon=":material/rocket_launch:"):
+            latest = svc.latest_prices()
+            deploy_ui.confirm(svc, target, action="deploy", source="chat", prices=latest, what="the latest prices")
 
 
-history = svc.store.chat_history()
+history = svc.chat_history()
 top = st.columns([4, 1])
 if top[1].button("Clear history", icon=":material/delete:", disabled=not history):
-    svc.store.clear_chat()
+    svc.clear_chat()
     st.rerun()
 if not history:
-    st.markdown("Try: *status* · *what are prices doing?* · *best allocation* · *what if energy is 2.1 with 800 kW* · "
-                "*compare with current* · *backtest the last 24 hours* · *why this allocation?* · *deploy it*")
+    st.markdown("Try: *status* · *what are prices doing?* · *best allocation* · *what if energy doubles?* · "
+                "*how much did we make yesterday?* · *how much did we leave on the table last week?* · "
+                "*backtest the last 24 hours* · *why this allocation?* · *deploy it*")
 
 for i, message in enumerate(history):
-    with st.chat_message(message["role"]):
-        st.markdown(message["content"])
-        calls = [c for c in message["tools"] if c.get("name") != "__proposal__"]
-        show_tools(calls)
-        proposals = [c["result"] for c in message["tools"] if c.get("name") == "__proposal__"]
-        if proposals and i == len(history) - 1:
-            show_proposal(proposals[0], key=f"proposal_{message['id']}")
+    role = message["role"] if message.get("role") in ("user", "assistant") else "assistant"
+    with st.chat_message(role):
+        st.markdown(safe_markdown(message.get("content") or ""))
+        show_tools([c for c in message.get("tools") or [] if isinstance(c, dict) and c.get("name") != PROPOSAL])
+        proposal = proposal_of(message)
+        if proposal and i == len(history) - 1:
+            show_proposal(proposal, key=f"proposal_{message['id']}")
 
-question = st.chat_input("Ask about prices, the best allocation, a what-if, a backtest…")
+question = st.chat_input("Ask about prices, profit, the best allocation, a what-if, a backtest…")
 if question:
-    svc.store.add_chat("user", question)
+    svc.add_chat("user", question)
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(plain(question, 2000))
     with st.chat_message("assistant"):
         if svc.settings.llm_configured:
             agent = LLMAgent(svc.settings, toolbox)
             text = st.write_stream(agent.stream(history, question))
             text = text if isinstance(text, str) else "".join(map(str, text))
-            calls = list(agent.tool_calls)
-            proposal = agent.proposal
+            calls, proposal = list(agent.tool_calls), agent.proposal
+            if agent.claims_deploy(text) and proposal is None:
+                text += "\n\n*No deploy was sent: deploys happen only when you confirm a proposal card.*"
         else:
             answer = BuiltinAnalyst(toolbox).answer(question)
             st.markdown(answer.text)
             text, calls, proposal = answer.text, answer.tool_calls, answer.proposal
         show_tools(calls)
-    stored = list(calls) + ([{"name": "__proposal__", "arguments": {}, "result": proposal}] if proposal else [])
-    svc.store.add_chat("assistant", text, stored)
+    stored = list(calls) + ([{"name": PROPOSAL, "arguments": {}, "result": proposal}] if proposal else [])
+    svc.add_chat("assistant", text, stored)
     st.rerun()

@@ -1,4 +1,4 @@
-"""Overview: live prices, the site's allocation, power against the limit, economics, history."""
+"""Overview: live prices, what the site runs, what to do next, profit and loss, history."""
 
 from datetime import timedelta
 
@@ -8,100 +8,173 @@ import streamlit as st
 from optera import charts
 from optera.backtest import run_backtest
 from optera.economics import allocation_economics, recorded_economics, status_breakdown
-from optera.models import LABELS
+from optera.errors import InputError
+from optera.optimize import Constraints, solve
+from optera.redaction import plain
 from optera.service import SYNC_INTERVAL
-from ui.common import show_table, get_service, init, money, per_day, sidebar
+from optera.units import pct, price
+from optera.units import power as kw
+from optera.vocabulary import LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, PRICE_MEANING
+from ui.common import caps_notice, show_table, sidebar, simulator_banner
 
 RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
-          "30 d": timedelta(days=30), "1 y": timedelta(days=365), "All": None}
+          "30 d": timedelta(days=30), "90 d": timedelta(days=90), "1 y": timedelta(days=365), "All": None}
 
-sidebar()
+svc = sidebar()
 st.title("Overview")
+simulator_banner(svc)
+money = svc.money
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner=False)
-def _window(db_path: str, latest: str, span: str) -> pd.DataFrame:
-    svc = get_service()
+def _window(key: str, latest: str, span: str) -> pd.DataFrame:
     delta = RANGES[span]
     start = pd.Timestamp(latest).to_pydatetime() - delta + timedelta(seconds=1) if delta else None
-    return svc.store.price_history(start=start)
+    return svc.price_window(start=start)
 
 
-@st.fragment(run_every=SYNC_INTERVAL.total_seconds())
-def body() -> None:
-    svc = get_service()
-    svc.ensure_fresh(background=True)
-    fresh = svc.freshness()
-    if fresh.last_sync_ok is False:
-        with st.container(border=True):
-            st.error(f"The data source failed: {fresh.last_error}. Showing the last good data.",
-                     icon=":material/cloud_off:")
-            if st.button("Retry now", key="overview_retry", icon=":material/refresh:"):
-                result = svc.refresh()
-                (st.success if result.ok else st.error)(result.message)
-    latest = svc.store.latest_prices(2)
-    if not latest:
-        st.info("No price data yet. Check the data source in the sidebar and press Refresh now.")
-        return
+@st.cache_data(ttl=300, max_entries=4, show_spinner=False)
+def _pnl(key: str, latest: str, deploys: int, caps: str):
+    return svc.recent_pnl()
 
-    now = latest[0]
-    prev = latest[1] if len(latest) > 1 else None
-    st.caption(f"Prices as of {now.timestamp:%Y-%m-%d %H:%M} UTC · {fresh.source_label}")
+
+def prices_now(now, prev) -> None:
     cols = st.columns(3)
-    for col, name, label in zip(cols, ("energy_price", "hash_price", "token_price"),
-                                ("Energy price", "Hash price", "Token price")):
+    for col, name in zip(cols, PRICE_COLUMNS):
         value = getattr(now, name)
         delta = value - getattr(prev, name) if prev else None
-        col.metric(label, f"{value:.4f}", None if delta is None else f"{delta:+.4f}",
+        col.metric(PRICE_LABELS[name], price(value), None if delta is None else f"{delta:+.4f}",
                    delta_color="inverse" if name == "energy_price" else "normal",
-                   help="Change since the previous 5-minute point")
+                   help=f"Per period: {PRICE_MEANING[name]}. The change is since the previous 5-minute point.")
 
-    snap = svc.status()
-    limit = svc.power_limit()
+
+def next_step(status, now, limit: float) -> None:
+    """The gap to the optimum per day, what loses money now, and the way to fix it."""
+    inventory = svc.inventory()
+    caps = svc.caps()
+    best = solve(now, limit, Constraints(caps=caps), None, inventory)
+    losing = [n for n in MACHINE_TYPES if status.allocation[n] and inventory[n].unit_profit(now) < 0]
+    with st.container(border=True):
+        st.markdown("**What to do next**")
+        if not best.feasible:
+            st.warning(plain(best.message))
+            return
+        gap = best.profit - status.allocation.profit(now, inventory)
+        if best.allocation == status.allocation or gap <= 1e-9:
+            st.markdown(":green[The site runs the optimal allocation at the latest prices.]")
+        else:
+            st.markdown(f"Re-optimising would earn **{money.day(gap)}** more at the latest prices "
+                        f"({money.period(gap)}).")
+        if losing:
+            st.markdown("Losing money right now: " + ", ".join(
+                f"{status.allocation[n]:,} {LOWER[n]} ({money.period(status.allocation[n] * inventory[n].unit_profit(now))})"
+                for n in losing) + ".")
+        st.page_link("views/optimizer.py", label="Open the Optimizer", icon=":material/tune:")
+
+
+def site_now(snap, limit: float) -> None:
     st.subheader("Site now")
     if snap is None:
         st.info("The site's allocation has not been read yet.")
-    else:
-        status, fetched = snap
-        used = status.total_power_used
-        c1, c2, c3, c4 = st.columns(4)
-        c1.metric("Power used", f"{used / 1000:,.0f} kW", help=f"of {limit / 1000:,.0f} kW site limit")
-        c2.metric("Revenue per period", money(status.total_revenue))
-        c3.metric("Cost per period", money(status.total_power_cost))
-        c4.metric("Profit per period", money(status.profit))
-        st.caption(f"Per day ({svc.settings.periods_per_day:g} periods of {svc.settings.period_minutes:g} min): "
-                   f"revenue {per_day(svc, status.total_revenue)}, cost {per_day(svc, status.total_power_cost)}, "
-                   f"profit {per_day(svc, status.profit)}.")
-        share = min(used / limit, 1.0) if limit else 0.0
-        st.progress(share, text=f"{used:,.0f} W of {limit:,.0f} W ({used / limit:.1%} of the limit)")
-        table = pd.DataFrame([{"Machine type": LABELS[r["type"]], "Units": r["units"], "Power (W)": r["power"],
-                               "Revenue": r["revenue"], "Cost": r["cost"], "Profit": r["profit"]}
-                              for r in status_breakdown(status)])
-        show_table(table)
-        st.caption(f"As reported by the site at {fetched:%Y-%m-%d %H:%M:%S} UTC; revenue and cost are per period "
-                   f"({svc.settings.period_minutes:g} min), per-day figures assume that period. "
-                   "The site reports cost as a total; per type it is split by power.")
+        return
+    status, fetched = snap
+    used = status.total_power_used
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Power used", kw(used), f"of {kw(limit)}", delta_color="off", delta_arrow="off")
+    c2.metric("Revenue", money.compact(status.total_revenue), "per period", delta_color="off", delta_arrow="off",
+              help=money.period(status.total_revenue))
+    c3.metric("Energy cost", money.compact(status.total_power_cost), "per period", delta_color="off",
+              delta_arrow="off", help=money.period(status.total_power_cost))
+    c4.metric("Profit", money.compact(status.profit), "per period", delta_color="off", delta_arrow="off",
+              help=money.period(status.profit))
+    st.caption(f"Per day: revenue {money.day(status.total_revenue)}, cost {money.day(status.total_power_cost)}, "
+               f"profit {money.day(status.profit)} ({money.period_note}).")
+    st.progress(min(used / limit, 1.0) if limit else 0.0, text=f"{kw(used)} of {kw(limit)} ({pct(used / limit)})")
+    show_table(pd.DataFrame([{"Machine type": LABELS[r["type"]], "Units": r["units"], "Power (kW)": r["power"] / 1000,
+                              f"Revenue ({money.unit}/period)": r["revenue"],
+                              f"Cost ({money.unit}/period)": r["cost"],
+                              f"Profit ({money.unit}/period)": r["profit"]} for r in status_breakdown(status)]),
+               decimals=0)
+    st.caption(f"As reported by the site at {fetched:%Y-%m-%d %H:%M:%S} UTC. The site reports cost as a total; "
+               "per type it is split by power.")
 
+
+def profit_and_loss(now) -> None:
+    st.subheader("Profit and loss")
+    try:
+        recent = _pnl(svc.cache_key, now.timestamp.isoformat(), len(svc.deployments(1000)), svc.caps_text())
+    except InputError as e:
+        st.info(f"No profit and loss yet: {plain(e.message)}")
+        return
+    cols = st.columns(3)
+    for col, (label, row) in zip(cols, (("Yesterday", recent.yesterday), ("Last 7 days", recent.last_7_days),
+                                        ("Last 30 days", recent.last_30_days))):
+        col.metric(f"Realized profit, {label.lower()}", money.compact(row.realized_profit),
+                   f"{pct(row.capture)} of the optimum" if row.capture is not None else "no optimum to compare",
+                   delta_color="off", delta_arrow="off",
+                   help=f"{money.total(row.realized_profit)} over {row.intervals:,} intervals; "
+                        f"left on the table {money.total(row.left_on_table)}")
+        col.caption(f"Left on the table: {money.compact(row.left_on_table)}")
+    rows = recent.ledger.rows
+    if rows:
+        days = pd.DataFrame([{"day": r.start, "realized_profit": r.realized_profit,
+                              "optimal_profit": r.optimal_profit} for r in rows]).set_index("day")
+        deploys = pd.DataFrame([{"at": d.at, "label": f"{d.action}: {d.moved if d.moved is not None else '?'} units "
+                                 f"moved, {money.period(d.profit_change, signed=True) if d.profit_change is not None else 'change unknown'}"}
+                                for d in recent.ledger.deploys]).set_index("at") if recent.ledger.deploys else \
+            pd.DataFrame(columns=["label"])
+        st.plotly_chart(charts.pnl_figure(days, deploys, money.unit), width="stretch", key="ov_pnl")
+    for note in recent.ledger.assumptions[:4]:
+        st.caption(f":material/info: {plain(note, 400)}")
+
+
+def history(now, snap, limit: float) -> None:
     st.subheader("History")
-    span = st.segmented_control("Range", list(RANGES), key=init("keep_overview_range", "7 d"))
-    span = span or "7 d"
-    prices = _window(str(svc.settings.db_path), now.timestamp.isoformat(), span)
-    st.plotly_chart(charts.price_history_figure(prices), width="stretch")
-    if snap is not None:
+    span = st.segmented_control("Range", list(RANGES), default="7 d", key="overview.range",
+                                persist_state="session") or "7 d"
+    prices = _window(svc.cache_key, now.timestamp.isoformat(), span)
+    st.plotly_chart(charts.price_history_figure(prices), width="stretch", key="ov_prices")
+    if snap is not None and len(prices):
         econ = allocation_economics(prices, snap[0].allocation, svc.inventory())
         try:
             econ["optimum"] = run_backtest(prices, "optimal", limit, caps=svc.caps() or None,
                                            inventory=svc.inventory()).series["optimum_profit"].to_numpy()
-        except ValueError as e:
-            st.caption(f"The per-interval optimum is not drawn: {e}")
-        recorded = recorded_economics(svc.store.snapshot_history(start=prices.index[0].to_pydatetime()))
-        st.plotly_chart(charts.economics_figure(econ, "The current allocation at past prices, the per-interval "
-                                                      "optimum, and what the site reported", recorded),
-                        width="stretch")
-    first_stored = svc.store.price_range()[0]
-    st.caption(f"{len(prices):,} price points in range; stored history starts {first_stored:%Y-%m-%d %H:%M} UTC, "
-               f"so longer ranges show all of it. Charts show at most {charts.MAX_POINTS:,} points per line "
-               "(bucket means).")
+        except InputError as e:
+            st.caption(f"The per-interval optimum is not drawn: {plain(e.message)}")
+        recorded = recorded_economics(svc.status_history(start=prices.index[0].to_pydatetime()))
+        st.plotly_chart(charts.economics_figure(econ, "What runs now, at past prices, against the optimum",
+                                                money.unit, recorded), width="stretch", key="ov_econ")
+    first, _ = svc.price_span()
+    st.caption(f"{len(prices):,} price points in range; stored history starts {first:%Y-%m-%d %H:%M} UTC, so longer "
+               f"ranges show all of it. Charts show at most {charts.MAX_POINTS:,} points per line (bucket means).")
+
+
+@st.fragment(run_every=SYNC_INTERVAL.total_seconds())
+def body() -> None:
+    svc.ensure_fresh(background=True)
+    fresh = svc.freshness()
+    if fresh.last_sync_ok is False:
+        with st.container(border=True):
+            st.error(f"The data source failed: {plain(fresh.last_error)}. Showing the last good data.",
+                     icon=":material/cloud_off:")
+            if st.button("Retry now", key="overview_retry", icon=":material/refresh:"):
+                result = svc.refresh()
+                (st.success if result.ok else st.error)(plain(result.message))
+    latest = svc.recent_prices(2)
+    if not latest:
+        st.info("No price data yet. Check the data source in the sidebar and press Refresh now.")
+        return
+    now, prev = latest[0], (latest[1] if len(latest) > 1 else None)
+    st.caption(f"Prices per period as of {now.timestamp:%Y-%m-%d %H:%M} UTC · {plain(fresh.source_label)}")
+    prices_now(now, prev)
+    caps_notice(svc, "the optimum on this page")
+    snap = svc.status()
+    limit = svc.power_limit()
+    if snap is not None:
+        next_step(snap[0], now, limit)
+    site_now(snap, limit)
+    profit_and_loss(now)
+    history(now, snap, limit)
 
 
 body()

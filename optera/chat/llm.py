@@ -15,6 +15,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import openai
 
 from ..config import Settings
+from ..redaction import redact
 from .tools import TOOL_NAMES, TOOL_SPECS, Toolbox, dumps
 
 MAX_TOOL_ROUNDS = 5
@@ -34,11 +35,22 @@ must confirm in the app. Never claim that anything was deployed.
 - If a tool returns an error, explain it plainly and suggest what the user can do."""
 
 
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "****")
-    return re.sub(r"sk-[A-Za-z0-9_\-]{8,}", "sk-****", text)
+_IMAGE = re.compile(r"!\[([^\]]*)\]\s*(\([^)]*\)|\[[^\]]*\])")
+_LINK = re.compile(r"\[([^\]]+)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
+_HTML = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
+_DEPLOY_CLAIM = re.compile(r"\b(i|i've|i have|we|it('s| is| has been)?|has been|have been|was|were)\s+"
+                           r"(now\s+)?(deployed|applied|sent|pushed|rolled out|switched)\b", re.IGNORECASE)
+
+
+def safe_markdown(text: str, limit: int = 20_000) -> str:
+    """A model's (or stored) answer made safe to render: keys masked, no remote images, no
+    HTML, and every link shown with its address so the user sees where it goes."""
+    text = redact(str(text))[:limit]
+    text = _REF_DEF.sub("", text)
+    text = _IMAGE.sub(lambda m: f"[image not shown: {m.group(1) or 'no description'}]", text)
+    text = _LINK.sub(lambda m: f"{m.group(1)} (`{m.group(2)}`)", text)
+    return _HTML.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}{m.group(3)}&gt;", text)
 
 
 class LLMAgent:
@@ -169,6 +181,11 @@ class LLMAgent:
             self.proposal = result
         return result, None
 
+    @staticmethod
+    def claims_deploy(text: str) -> bool:
+        """Whether an answer says something was deployed (the model cannot deploy; only the user can)."""
+        return bool(_DEPLOY_CLAIM.search(text or ""))
+
     def _describe(self, e: Exception) -> str:
         where = self.settings.openai_base_url or "api.openai.com"
         if isinstance(e, openai.AuthenticationError):
@@ -196,7 +213,7 @@ class LLMAgent:
             text = f"The LLM server answered with an error ({e.status_code})" + (f": {detail}" if detail else ".")
         else:
             text = f"The LLM request failed: {type(e).__name__}: {str(e)[:200]}"
-        return _redact(text, self._secrets())
+        return redact(text, self._secrets())
 
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

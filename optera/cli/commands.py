@@ -133,7 +133,7 @@ def latest_prices_given(args) -> Prices:
 
 
 def cmd_deploy(args) -> int:
-    from ..deploy import diff
+    from ..economics import diff
 
     svc = service()
     c = constraints(args)

@@ -72,6 +72,26 @@ class BtcMarket:
     warnings: list[str] = field(default_factory=list)
 
 
+def offline_fetcher(period: str, interval: str) -> Any:
+    """The fetcher when live data is turned off (OPTERA_BTC_LIVE=0): cache and shipped history only."""
+    raise RuntimeError("live bitcoin data is turned off (OPTERA_BTC_LIVE=0)")
+
+
+def short_reason(error: BaseException) -> str:
+    """A few words on why a fetch failed; the library's own text (curl's, HTTP's) stays out of the page."""
+    text = f"{type(error).__name__} {error}".lower()
+    if "optera_btc_live=0" in text:
+        return "turned off by OPTERA_BTC_LIVE=0"
+    for needles, reason in ((("resolve", "name or service", "getaddrinfo", "proxy", "connect", "network",
+                              "unreachable", "refused", "curl"), "no network connection"),
+                            (("timed out", "timeout"), "timed out"),
+                            (("429", "too many", "rate"), "rate-limited"),
+                            (("no rows", "empty", "no data", "delisted"), "no data returned")):
+        if any(n in text for n in needles):
+            return reason
+    return type(error).__name__
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -154,8 +174,7 @@ def _load_one(store, fetcher: Fetcher, kind: str, ttl: timedelta, now: datetime,
     try:
         frame = clean_bars(fetcher(period, interval), daily=kind == "daily")
     except Exception as e:  # noqa: BLE001 - yfinance raises many types; all mean "not live"
-        text = str(e).strip().splitlines()[0][:100] if str(e).strip() else ""
-        problem = f"{type(e).__name__}: {text}" if text else type(e).__name__
+        problem = short_reason(e)
         frame = None
         if store is not None:
             try:

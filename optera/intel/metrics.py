@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 
 from ..models import DEFAULT_INVENTORY, MACHINE_TYPES, Inventory
+from ..vocabulary import PRICE_COLUMNS
 
-PRICE_COLUMNS = ["energy_price", "hash_price", "token_price"]
 
 
 def _check(prices: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in PRICE_COLUMNS if c not in prices.columns]
     if missing:
         raise ValueError(f"price history lacks column(s): {', '.join(missing)}")
-    return prices[PRICE_COLUMNS].astype(float)
+    return prices[list(PRICE_COLUMNS)].astype(float)
 
 
 def _specs(inventory: Inventory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,6 +88,18 @@ def share_worth_running(prices: pd.DataFrame, inventory: Inventory = DEFAULT_INV
     return (profit > 0).mean().rename("share_worth_running")
 
 
+def ties(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Pairs of columns equal in every row: two types with the same profit per kW draw one line."""
+    cols = list(frame.columns)
+    values = frame.to_numpy(dtype=float)
+    out = []
+    for i, a in enumerate(cols):
+        for j in range(i + 1, len(cols)):
+            if len(values) and np.allclose(values[:, i], values[:, j], rtol=1e-9, atol=1e-12):
+                out.append((a, cols[j]))
+    return out
+
+
 class Correlation(NamedTuple):
     """(matrix, message, points): empty matrix + a message saying why when too few points align."""
 
@@ -116,9 +128,11 @@ def correlations(prices: pd.DataFrame, btc: pd.DataFrame | None, rule: str = "1D
         grid = grid.pct_change().replace([np.inf, -np.inf], np.nan).dropna()
     points = len(grid)
     if points < min_points:
+        step = {"1D": "day", "1h": "hour", "1W": "week"}.get(rule, rule)
         return Correlation(pd.DataFrame(),
-                           f"Only {points} aligned {rule} point(s) between MARA prices and BTC; "
-                           f"at least {min_points} are needed for a correlation.", points)
+                           f"The site's prices and the bitcoin data have {points:,} {step}"
+                           f"{'s' if points != 1 else ''} in common; a correlation needs at least {min_points}.",
+                           points)
     matrix = grid.corr()
     what = "relative changes" if changes else "levels"
     return Correlation(matrix, f"Pearson correlation of {what} on {points} aligned {rule} points.", points)
