@@ -1,21 +1,18 @@
 """A short-term forecast of energy, hash and token prices, with its error measured honestly.
 
-Model: statsmodels' ETS (``ETSModel``, additive errors) fitted by maximum likelihood on the
-last ``window`` points (7 days of 5-minute prices by default): simple exponential smoothing
-(level), Holt (level + trend) or damped Holt, whichever has the lowest AICc (AIC with the
-small-sample correction: the same choice as AIC on a week of data). Intervals are the
-model's own, exact for these models: they widen with the horizon as the fitted smoothing
+Model: statsmodels' ETS (additive errors) fitted by maximum likelihood on the last ``window``
+points (7 days of 5-minute prices by default): simple exponential smoothing, Holt (level +
+trend) or damped Holt, whichever has the lowest AICc (AIC corrected for small samples) on the
+training part of ``backtest_error``, which measures the error out of sample at rolling origins
+against a naive last-value forecast: the error shown is the forecasting model's own. Intervals
+are the model's, exact for these models: they widen with the horizon as the fitted smoothing
 parameters say (by sqrt(1 + alpha²(h-1)) for simple smoothing), not by a fixed sqrt(h).
 
 The fit is on log prices when every price is positive: prices move in proportion to their
-level. Out of sample both fits cover about as often (``bench/bench_intel.py``: 0.92 either
-way on simulator weeks, 0.90 against 0.88 on synthetic ones), but on prices the 1-hour
-lower bound hits 0 for 3 of 18 simulated weeks; on logs it stays positive. The point
-forecast is then the median of the predictive distribution, which minimises the MAE shown.
-Forecasts and bounds are clipped at 0: the API never serves negative prices.
-
-``backtest_error`` measures the out-of-sample error at rolling origins against a naive
-last-value forecast, so the user sees whether smoothing beats doing nothing.
+level. Both fits cover about as often (``bench/bench_intel.py``: 0.92 either way on simulator
+weeks, 0.90 against 0.88 on synthetic ones), but on prices the 1-hour lower bound hits 0 for
+3 of 18 simulated weeks; on logs it stays positive. The point forecast is then the median of
+the predictive distribution, which minimises the MAE shown. Everything is clipped at 0.
 """
 
 from __future__ import annotations
@@ -97,14 +94,14 @@ def _ets(y: np.ndarray, model: str) -> ETSModel:
 
 
 @_one_blas_thread
-def fit(series, window: int = DEFAULT_WINDOW, *, log: bool = True) -> Fit:
-    """Fit every candidate on the last ``window`` finite points and keep the lowest AICc."""
+def fit(series, window: int = DEFAULT_WINDOW, *, log: bool = True, models=tuple(MODELS)) -> Fit:
+    """Fit each of ``models`` on the last ``window`` finite points and keep the lowest AICc."""
     x = _clean(series)[-window:]
     if len(x) < 3:
         raise InputError(f"need at least 3 points to fit a forecast (got {len(x)})")
     log = bool(log and (x > 0).all())
     y = np.log(x) if log else x
-    names = [m for m in MODELS if len(y) >= MIN_TREND_POINTS or not MODELS[m]["trend"]]
+    names = [m for m in models if len(y) >= MIN_TREND_POINTS or not MODELS[m]["trend"]]
     with _expected_warnings():
         fits = {name: _ets(y, name).fit(disp=False) for name in names}
     best = min(names, key=lambda name: math.inf if np.isnan(fits[name].aicc) else fits[name].aicc)
@@ -146,7 +143,7 @@ def backtest_error(series, horizon: int = DEFAULT_HORIZON, n_origins: int = 20, 
     """
     x = _clean(series)
     n = len(x)
-    out = {"model_mae": math.nan, "model_mape": math.nan, "naive_mae": math.nan, "naive_mape": math.nan,
+    out = {"model_mae": math.nan, "model_mape": math.nan, "naive_mae": math.nan, "naive_mape": math.nan, "model": None,
            "coverage": math.nan, "origins": 0, "beats_naive": None, "horizon": horizon, "message": ""}
     split = max(int(n * train_fraction), 3)
     if n - split < horizon:
@@ -183,7 +180,7 @@ def backtest_error(series, horizon: int = DEFAULT_HORIZON, n_origins: int = 20, 
         better = "matches"
     else:
         better = "beats" if out["model_mae"] < out["naive_mae"] else "does not beat"
-    out["beats_naive"] = better == "beats"
+    out["beats_naive"], out["model"] = better == "beats", model.model
     out["message"] = (f"{model.model} {better} the naive last-value forecast over {len(origins)} origins "
                       f"x {horizon} steps (MAE {out['model_mae']:.4g} vs {out['naive_mae']:.4g}).")
     return out
@@ -232,13 +229,14 @@ def forecast_prices(prices: pd.DataFrame, horizon: int = DEFAULT_HORIZON, *, win
     columns, errors, params, whatif = {}, [], {}, {}
     for name in PRICE_COLUMNS:
         values = data[name].to_numpy()
-        model = fit(values, window, log=log)
+        err = backtest_error(values, horizon, n_origins, train_fraction=train_fraction, window=window,
+                             level=level, log=log)
+        # the model chosen on the training part forecasts, so the error shown is its own
+        model = fit(values, window, log=log, models=(err["model"],) if err["model"] else tuple(MODELS))
         mean, lower, upper = predict(model, horizon, level)
         columns[(name, "mean")], columns[(name, "lower")], columns[(name, "upper")] = mean, lower, upper
         whatif[name] = float(mean[-1])
         params[name] = model.params
-        err = backtest_error(values, horizon, n_origins, train_fraction=train_fraction, window=window,
-                             level=level, log=log)
         errors.append({"price": name, **{k: err[k] for k in ("model_mae", "model_mape", "naive_mae", "naive_mape",
                                                              "coverage", "origins", "beats_naive")}})
     frame = pd.DataFrame(columns, index=future)
