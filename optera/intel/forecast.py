@@ -63,8 +63,9 @@ _blas = cache(ThreadpoolController)  # made on first use, once numpy and scipy h
 
 
 def _one_blas_thread(fn):
-    """The fits call BLAS on tiny vectors, where OpenBLAS threads only spin: on a busy 2-core
-    machine ``forecast_prices`` took 0.5-3 s with them and 0.13 s without (bench_intel)."""
+    """The fits call BLAS on tiny vectors, where OpenBLAS threads only spin: on the busy 2-core
+    machine ``forecast_prices`` on 7 days took 0.14-0.58 s (median; up to 1.2 s) with them,
+    0.12-0.13 s (up to 0.19 s) on one."""
 
     @wraps(fn)
     def run(*args, **kwargs):
