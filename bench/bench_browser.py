@@ -65,7 +65,7 @@ def _ms(start: float) -> float:
 
 @dataclass
 class Session:
-    """One browser session on one app, with its websocket traffic recorded (decoded only when profiled)."""
+    """One browser session on one app; every step is timed and profiled the same way."""
 
     name: str
     url: str
@@ -73,6 +73,7 @@ class Session:
     page: object = None
     cdp: object = None
     frames: list | None = None
+    _before: tuple = ()
 
     def open(self, browser) -> None:
         self.page = new_page(browser, record=True)
@@ -87,44 +88,48 @@ class Session:
         values = {m["name"]: m["value"] for m in self.cdp.send("Performance.getMetrics")["metrics"]}
         return {k: values[k] for k in CHROME_METRICS}
 
-    def _done(self, start: float, what: str) -> tuple[float, float]:
-        """(ms until idle, ms until the charts have drawn too), once the step's own wait is over."""
+    def _start(self) -> None:
+        """Called right before the step's input: counters first, the clock last."""
+        self._before = (len(self.frames), _cpu_seconds(self.pid), self.chrome(), time.perf_counter())
+
+    def _done(self, what: str) -> tuple[tuple[float, float], dict]:
+        """((ms until idle, ms until the charts have drawn too), where the step's time went)."""
+        seen, cpu, chrome, start = self._before
         idle = _ms(start)
         wait_drawn(self.page)
         drawn = _ms(start)
-        no_exception(self.page, f"{self.name}: {what}")
-        return idle, drawn
-
-    # -- the measured steps: each returns (ms until idle, ms until drawn) and maybe a profile
-    def first_load(self) -> tuple[float, float]:
-        start = time.perf_counter()
-        self.page.goto(self.url, wait_until="commit")
-        self.page.locator('[data-testid="stMetricValue"]').first.wait_for()
-        wait_idle(self.page)
-        return self._done(start, "first load")
-
-    def switch(self, title: str) -> tuple[float, float]:
-        start = time.perf_counter()
-        go(self.page, title, timeout_ms=60_000)
-        return self._done(start, title)
-
-    def slider_step(self) -> tuple[tuple[float, float], dict]:
-        """One ArrowRight on the energy slider until the optimum's number changed and the app is idle."""
-        thumb = slider_thumb(self.page, "Energy price")
-        thumb.focus()
-        old = metric(self.page, "Optimal profit")
-        seen, cpu, chrome = len(self.frames), _cpu_seconds(self.pid), self.chrome()
-        start = time.perf_counter()
-        thumb.press("ArrowRight")
-        wait_metric_changed(self.page, "Optimal profit", old)
-        took = self._done(start, "slider step")
         after = self.chrome()
         profile = _traffic(self.frames[seen:])
         profile.update(server_cpu_ms=(_cpu_seconds(self.pid) - cpu) * 1000,
                        elements=self.page.locator('[data-testid="stElementContainer"]').count(),
                        dom_nodes=self.page.evaluate("document.getElementsByTagName('*').length"),
                        **{f"browser_{k}_ms": (after[k] - chrome[k]) * 1000 for k in CHROME_METRICS})
-        return took, profile
+        no_exception(self.page, f"{self.name}: {what}")
+        return (idle, drawn), profile
+
+    # -- the measured steps ---------------------------------------------------------------
+    def first_load(self):
+        """A fresh session opens the app, until the first metric is shown and the app is idle."""
+        self._start()
+        self.page.goto(self.url, wait_until="commit")
+        self.page.locator('[data-testid="stMetricValue"]').first.wait_for()
+        wait_idle(self.page)
+        return self._done("first load")
+
+    def switch(self, title: str):
+        self._start()
+        go(self.page, title, timeout_ms=60_000)
+        return self._done(title)
+
+    def slider_step(self):
+        """One ArrowRight on the energy slider until the optimum's number changed and the app is idle."""
+        thumb = slider_thumb(self.page, "Energy price")
+        thumb.focus()
+        old = metric(self.page, "Optimal profit")
+        self._start()
+        thumb.press("ArrowRight")
+        wait_metric_changed(self.page, "Optimal profit", old)
+        return self._done("slider step")
 
     def js_profile(self) -> dict[str, float]:
         """Main-thread JavaScript self time of one slider step, ms by script file (CDP sampling profiler)."""
@@ -140,7 +145,7 @@ class Session:
         spent.pop("(idle)", None)
         return {name: round(ms, 1) for name, ms in spent.items()}
 
-    def chat_answer(self) -> tuple[float, float]:
+    def chat_answer(self):
         """A question typed and sent with Enter, until the answer is shown and the app is idle."""
         messages = self.page.locator('[data-testid="stChatMessage"]')
         clear = self.page.get_by_role("button", name="Clear history")
@@ -150,25 +155,25 @@ class Session:
             wait_idle(self.page)
         box = self.page.locator('[data-testid="stChatInput"] textarea')
         box.fill(QUESTION)
-        start = time.perf_counter()
+        self._start()
         box.press("Enter")
         self.page.wait_for_function("""() => {
             const m = document.querySelectorAll('[data-testid="stChatMessage"]');
             return m.length >= 2 && m[m.length - 1].innerText.trim().length > 0;
         }""")
         wait_idle(self.page)
-        took = self._done(start, "chat answer")
+        result = self._done("chat answer")
         assert messages.count() == 2, f"{self.name}: {messages.count()} chat messages"
-        return took
+        return result
 
-    def step(self, name: str) -> tuple[tuple[float, float], dict | None]:
+    def step(self, name: str) -> tuple[tuple[float, float], dict]:
+        if name == "first load":
+            return self.first_load()
         if name == "slider step":
             return self.slider_step()
-        if name == "first load":
-            return self.first_load(), None
         if name == "chat answer":
-            return self.chat_answer(), None
-        return self.switch(name.removeprefix("switch to ")), None
+            return self.chat_answer()
+        return self.switch(name.removeprefix("switch to "))
 
 
 def _traffic(frames: list) -> dict:
@@ -196,7 +201,7 @@ def _warm_up(browser, session: Session) -> dict:
     """One untimed pass over every step on the fresh server; returns that server's first load."""
     session.open(browser)
     try:
-        fresh = dict(zip(("idle", "drawn"), session.first_load()))
+        fresh = dict(zip(("idle", "drawn"), session.first_load()[0]))
         for step in STEPS[1:]:
             session.step(step)
         return fresh
@@ -219,7 +224,6 @@ def _servers(stack: ExitStack, tmp: Path) -> list[Session]:
 
 def measure(runs: int) -> dict:
     results = {s: {"app": [], "baseline": []} for s in STEPS}
-    profiles = {"app": [], "baseline": []}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         sessions = _servers(stack, Path(tmp))
         browser = stack.enter_context(chromium())
@@ -232,66 +236,79 @@ def measure(runs: int) -> dict:
                 for step in STEPS:
                     for s in order:
                         took, profile = s.step(step)
-                        results[step][s.name].append(took)
-                        if profile:  # and one more step, untimed, under the JavaScript profiler
-                            profiles[s.name].append(profile | {"js": s.js_profile()})
+                        if step == "slider step":  # and one more, untimed, under the JavaScript profiler
+                            profile["js"] = s.js_profile()
+                        results[step][s.name].append((took, profile))
             finally:
                 for s in order:
                     s.close()
-    return {"runs": runs, "fresh_server_first_load_ms": warm, "measures": _summary(results),
-            "slider_profile": {k: _median_profile(v) for k, v in profiles.items()}}
+    return {"runs": runs, "fresh_server_first_load_ms": warm,
+            "measures": {step: _summary(step, r) for step, r in results.items()}}
 
 
-def _summary(results: dict) -> dict:
-    out = {}
-    for step, r in results.items():
-        out[step] = {"goal": GOALS.get(step)}
-        for i, until in enumerate(("idle", "drawn")):
-            app, base = [t[i] for t in r["app"]], [t[i] for t in r["baseline"]]
-            ratios = [a / b for a, b in zip(app, base)]
-            out[step][until] = {"app_ms": statistics.median(app), "baseline_ms": statistics.median(base),
-                                "ratio": statistics.median(ratios), "ratio_min": min(ratios),
-                                "ratio_max": max(ratios), "app_runs_ms": app, "baseline_runs_ms": base}
+def _summary(step: str, results: dict) -> dict:
+    """Medians and ratios of the times, and the median profile, of one measure."""
+    out = {"goal": GOALS.get(step)}
+    for i, until in enumerate(("idle", "drawn")):
+        app, base = ([took[i] for took, _ in results[k]] for k in ("app", "baseline"))
+        ratios = [a / b for a, b in zip(app, base)]
+        out[until] = {"app_ms": statistics.median(app), "baseline_ms": statistics.median(base),
+                      "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+                      "app_runs_ms": app, "baseline_runs_ms": base}
+    out["profile"] = {k: _median_profile([p for _, p in results[k]]) for k in ("app", "baseline")}
     return out
 
 
 def _median_profile(profiles: list[dict]) -> dict:
-    """Medians over the runs; JavaScript time per script file as medians too (0 where a run had none)."""
+    """Medians over the runs (JavaScript time per script file too, 0 where a run had none)."""
     out: dict = {k: statistics.median(p[k] for p in profiles) for k in PROFILE_LABELS}
     out["largest_elements"] = profiles[-1]["largest_elements"]
-    files = Counter()
-    for p in profiles:
-        files.update(p["js"])
-    out["js_ms"] = {f: statistics.median(p["js"].get(f, 0.0) for p in profiles) for f, _ in files.most_common(8)}
+    if "js" in profiles[0]:
+        files = Counter()
+        for p in profiles:
+            files.update(p["js"])
+        out["js_ms"] = {f: statistics.median(p["js"].get(f, 0.0) for p in profiles) for f, _ in files.most_common(8)}
     return out
 
 
 def report(data: dict) -> None:
+    measures = data["measures"]
     print(f"Medians of {data['runs']} alternating runs, ms. Ratio = median of the per-run ratios Optera / bare "
           "Streamlit (range in brackets). Idle: run state notRunning, nothing stale, the expected content shown. "
           "Drawn: also every plotly chart drawn and the main thread quiet.\n")
     print("| measure | Optera, idle | bare, idle | ratio, idle | goal | Optera, drawn | bare, drawn | ratio, drawn |")
     print("|---|---:|---:|---|---|---:|---:|---|")
-    for step, m in data["measures"].items():
+    for step, m in measures.items():
         idle, drawn = m["idle"], m["drawn"]
         goal = f"≤ {m['goal']}× ({'met' if idle['ratio'] <= m['goal'] else 'not met'})" if m["goal"] else ""
         print(f"| {step} | {idle['app_ms']:,.0f} | {idle['baseline_ms']:,.0f} | {_ratio(idle)} | {goal} | "
               f"{drawn['app_ms']:,.0f} | {drawn['baseline_ms']:,.0f} | {_ratio(drawn)} |")
-    fresh = data["fresh_server_first_load_ms"]
-    app, base = fresh["app"], fresh["baseline"]
+    app, base = data["fresh_server_first_load_ms"]["app"], data["fresh_server_first_load_ms"]["baseline"]
     print(f"| first load of a fresh server (1 sample) | {app['idle']:,.0f} | {base['idle']:,.0f} | "
           f"{app['idle'] / base['idle']:.2f} | | {app['drawn']:,.0f} | {base['drawn']:,.0f} | "
           f"{app['drawn'] / base['drawn']:.2f} |")
-    print("\nOne slider step, profiled (medians):\n")
+
+    print("\nWhere the time goes (medians; Optera / bare Streamlit):\n")
+    print("| measure | server CPU ms | browser main thread ms | … of it JavaScript ms | KB received | elements sent "
+          "| plotly charts sent |")
+    print("|---|---|---|---|---|---|---|")
+    for step, m in measures.items():
+        a, b = m["profile"]["app"], m["profile"]["baseline"]
+        cells = [f"{a[k] / d:,.0f} / {b[k] / d:,.0f}" for k, d in (
+            ("server_cpu_ms", 1), ("browser_TaskDuration_ms", 1), ("browser_ScriptDuration_ms", 1),
+            ("ws_bytes", 1000), ("elements_sent", 1), ("plotly_sent", 1))]
+        print(f"| {step} | " + " | ".join(cells) + " |")
+
+    app, base = measures["slider step"]["profile"]["app"], measures["slider step"]["profile"]["baseline"]
+    print("\nOne slider step in detail (medians):\n")
     print("| | Optera | bare Streamlit |")
     print("|---|---:|---:|")
-    app, base = data["slider_profile"]["app"], data["slider_profile"]["baseline"]
     for key, label in PROFILE_LABELS.items():
         print(f"| {label} | {app[key]:,.0f} | {base[key]:,.0f} |")
     print(f"| largest elements sent (bytes, last run) | {_sizes(app)} | {_sizes(base)} |")
     print("\nJavaScript self time in one slider step by script file (CDP sampling profiler, an extra step per "
           "run, medians, ms):\n")
-    for name, profile in data["slider_profile"].items():
+    for name, profile in (("Optera", app), ("bare Streamlit", base)):
         spent = sorted(profile["js_ms"].items(), key=lambda kv: -kv[1])
         print(f"- {name}: " + ", ".join(f"{k} {v:,.0f}" for k, v in spent))
 
