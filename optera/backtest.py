@@ -99,6 +99,14 @@ def _check_allocation(alloc: Allocation, power_limit: float, caps: Mapping[str, 
     return None
 
 
+def _optimum(x: np.ndarray, cand) -> tuple[np.ndarray, np.ndarray]:
+    """Each interval's optimum (candidate index, profit): the frontier's tie-break winner.
+
+    Kept for optera.ledger, which imports it; new code calls ``cand.best(x)``.
+    """
+    return cand.best(x)
+
+
 def _unit(inventory: Inventory) -> np.ndarray:
     """(3, 5): hashrate, tokens and -power per unit, so that prices [h, t, e] @ unit @ counts is profit."""
     return np.array([[inventory[n].hashrate for n in MACHINE_TYPES], [inventory[n].tokens for n in MACHINE_TYPES],

@@ -9,11 +9,11 @@ power limit less the headroom, at most ``max_moved`` units from the current
 allocation): the most profitable, then the fewest units moved, then the least
 power. The switching cost does not change the target; it decides whether to go.
 
-When: a move is made when its gain per period at the current prices, less the
-switching cost spread over the minimum hold (a move is kept at least that long),
-is positive and at least ``min_gain``; never within ``min_hold`` intervals of the
-last deploy, nor beyond ``max_deploys_per_hour`` deploys in the hour before the
-price's timestamp. A current allocation that breaks the policy (over the power
+When: a move is made when its gain per period at the current prices, less its
+switching cost spread over ``payback`` periods (1: the move must pay for itself
+within one period), is positive and at least ``min_gain``; never within
+``min_hold`` intervals of the last deploy, nor beyond ``max_deploys_per_hour``
+deploys in the hour before the price's timestamp. A current allocation that breaks the policy (over the power
 available or a cap) is moved without the gain test, the guardrails still holding.
 
 Speed: the target comes from the per-interval candidate frontier (exact, shared
@@ -21,17 +21,18 @@ with the backtest); only at degenerate prices (ties between allocations of
 different output, a zero energy price) or when ``max_moved`` cuts the move short
 does it ask the MILP, so a year of 5-minute intervals replays in seconds.
 Money is per period as the API gives it.
+
+One module on purpose (a little over the usual length): the decision, the state it
+carries and the replay share one core, and must not drift apart.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 import numpy as np
-import pandas as pd
 
 from .errors import ValidationError
 from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices
@@ -62,6 +63,7 @@ class Policy:
     """
 
     switching_cost: float = 0.0
+    payback: int = 1
     min_hold: int = 0
     min_gain: float = 0.0
     max_moved: int | None = None
@@ -70,10 +72,12 @@ class Policy:
     caps: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
-        for name, integer, optional in (("switching_cost", False, False), ("min_hold", True, False),
-                                        ("min_gain", False, False), ("max_moved", True, True),
-                                        ("max_deploys_per_hour", True, True), ("headroom_w", False, False)):
-            value = check(POLICY_LABELS[name], getattr(self, name), integer=integer, allow_none=optional)
+        for name, integer, optional, least in (
+                ("switching_cost", False, False, 0), ("payback", True, False, 1), ("min_hold", True, False, 0),
+                ("min_gain", False, False, 0), ("max_moved", True, True, 0), ("max_deploys_per_hour", True, True, 0),
+                ("headroom_w", False, False, 0)):
+            value = check(POLICY_LABELS[name], getattr(self, name), integer=integer, allow_none=optional,
+                          minimum=least)
             object.__setattr__(self, name, value)
         caps = {}
         for name, value in dict(self.caps or {}).items():
@@ -85,8 +89,8 @@ class Policy:
 
     @property
     def amortised_switching_cost(self) -> float:
-        """Switching cost per unit moved, spread over the minimum hold (per period)."""
-        return self.switching_cost / max(1, self.min_hold)
+        """Switching cost per unit moved, spread over the payback periods (per period)."""
+        return self.switching_cost / self.payback
 
     def power_available(self, power_limit: float) -> float:
         """The power limit less the headroom; ValidationError if the headroom takes it all."""
@@ -102,6 +106,8 @@ class Policy:
         out = []
         if self.switching_cost:
             out.append(f"switching cost {money.amount(self.switching_cost)} per unit moved")
+        if self.payback > 1:
+            out.append(f"a move must pay back its switching cost within {count(self.payback)} intervals")
         if self.min_hold > 1:
             out.append(f"hold each allocation at least {count(self.min_hold)} intervals")
         if self.min_gain:
@@ -161,7 +167,6 @@ class Decision:
                 "expected_gain_per_period": self.expected_gain_per_period, "reason": self.reason}
 
 
-
 # ---------------------------------------------------------------- what the prices say
 
 @dataclass(frozen=True)
@@ -170,9 +175,8 @@ class _Context:
 
     cand: Any
     profits: np.ndarray  # (3, C): [h, t, e] @ profits = each candidate's profit
-    power: np.ndarray
-    hashrate: np.ndarray
-    tokens: np.ndarray
+    unit: np.ndarray  # (3, 5): [h, t, e] @ unit = each machine type's profit per unit
+    power: np.ndarray  # (5,) watts per unit
     upper: np.ndarray
     steps: tuple[float, float, float]  # smallest power, hashrate and token differences
     directions: tuple | None  # equal-composition directions (frontier._directions)
@@ -193,7 +197,8 @@ def _context_for(policy: Policy, limit: float, inventory: Inventory) -> _Context
     spec = np.array([[p, h, t] for _, p, h, t in inv_key], dtype=float)
     steps = tuple(float(_grid_step([v for v in spec[:, j] if v > 0] or [1.0])) for j in range(3))
     upper = np.array([_BIG if c is None else c for c in caps], dtype=np.int64)
-    ctx = _Context(cand, cand.matrix, spec[:, 0], spec[:, 1], spec[:, 2], upper, steps, _directions(inv_key))
+    unit = np.vstack([spec[:, 1], spec[:, 2], -spec[:, 0]])
+    ctx = _Context(cand, cand.matrix, unit, spec[:, 0], upper, steps, _directions(inv_key))
     if len(_CONTEXTS) >= 32:
         _CONTEXTS.pop(next(iter(_CONTEXTS)))
     _CONTEXTS[key] = (inventory, ctx)  # the inventory is kept so that its id is not reused
@@ -229,8 +234,7 @@ class _Quotes:
         step_value = x * np.array([ctx.steps[1], ctx.steps[2], ctx.steps[0]])
         clear = ((near == 1) & (step_value[:, 2] > margin)
                  & ((x[:, 0] == 0) | (step_value[:, 0] > margin)) & ((x[:, 1] == 0) | (step_value[:, 1] > margin)))
-        unit = np.outer(x[:, 0], ctx.hashrate) + np.outer(x[:, 1], ctx.tokens) - np.outer(x[:, 2], ctx.power)
-        return cls(winner, best, clear, unit)
+        return cls(winner, best, clear, x @ ctx.unit)
 
 
 # ---------------------------------------------------------------- deciding
@@ -256,13 +260,14 @@ def _violation(cur: np.ndarray, ctx: _Context, limit: float, policy: Policy) -> 
     return None
 
 
-def decide(policy: Policy, prices: Prices, current: Allocation, state: PolicyState | None = None,
-           power_limit: float = 1_000_000.0, inventory: Inventory = DEFAULT_INVENTORY, *,
-           money: Money | None = None) -> Decision:
+def decide(policy: Policy, prices: Prices, current: Allocation, state: PolicyState | None, power_limit: float,
+           inventory: Inventory = DEFAULT_INVENTORY, *, money: Money | None = None) -> Decision:
     """The policy's decision for one price interval: deploy a target allocation or hold.
 
-    Pure: the same inputs give the same decision, in the backtest and live. The
-    caller carries the state forward with ``state.after(decision)``.
+    Pure: the same inputs give the same decision, in the backtest and live. ``state``
+    is None before the first decision; the caller carries it forward with
+    ``state.after(decision)``. ``power_limit`` is the site's, in watts (the policy
+    keeps its headroom below it).
     """
     limit = policy.power_available(power_limit)
     ctx = _context_for(policy, limit, inventory)
@@ -327,8 +332,8 @@ def _decide(policy: Policy, ctx: _Context, quotes: _Quotes, i: int, prices: Pric
     spread = ""
     if s_eff:
         spread = f", less {money.amount(s_eff * moved)} of switching cost"
-        if policy.min_hold > 1:
-            spread += f" spread over the {policy.min_hold}-interval minimum hold"
+        if policy.payback > 1:
+            spread += f" (spread over {policy.payback} intervals)"
     what = f"moving {_n(moved, 'unit')} ({_changes(target, cur)})"
     if problem is None and not enough(net):
         short = (f"below the minimum of {money.period(policy.min_gain)}" if policy.min_gain > 0

@@ -56,6 +56,7 @@ CONSTRAINT_LABELS: dict[str, str] = {
 # the autopilot's policy, the same in the backtest, the CLI flags and the app
 POLICY_LABELS: dict[str, str] = {
     "switching_cost": "Switching cost per unit moved",
+    "payback": "Payback of a move (intervals)",
     "min_hold": "Minimum hold (intervals)",
     "min_gain": "Minimum gain per period to act",
     "max_moved": "Most units moved per deploy",

@@ -48,7 +48,7 @@ def random_case(rng):
         e = 0.0
     prices = Prices(datetime(2025, 6, 22, 12), e, h, t)
     caps = {n: int(rng.integers(0, 80)) for n in rng.choice(MACHINE_TYPES, int(rng.integers(0, 3)), replace=False)}
-    policy = Policy(switching_cost=float(rng.choice([0, 500, 5000])), min_hold=int(rng.integers(0, 4)),
+    policy = Policy(switching_cost=float(rng.choice([0, 500, 5000])), payback=int(rng.choice([1, 3, 12])),
                     min_gain=float(rng.choice([0, 1000, 20000])),
                     max_moved=None if rng.random() < 0.5 else int(rng.integers(1, 40)),
                     headroom_w=float(rng.choice([0, 25_000, 100_000])), caps=caps)
@@ -75,7 +75,7 @@ def test_decision_is_the_target_solve_picks_and_the_documented_rule(cases):
         if s.feasible:
             target = np.array(s.allocation.as_list())
             moved = int(np.abs(target - cur).sum())
-            net = (target - cur) @ unit_profit(prices) - policy.switching_cost / max(1, policy.min_hold) * moved
+            net = (target - cur) @ unit_profit(prices) - policy.switching_cost / policy.payback * moved
             act = moved > 0 and (breaks or (net >= policy.min_gain and net > 1e-6))
         else:
             act = False
@@ -92,7 +92,7 @@ def test_decision_is_the_target_solve_picks_and_the_documented_rule(cases):
 
 def test_the_backtest_replays_decide_interval_by_interval():
     frame = simulated(1)
-    policy = Policy(switching_cost=2_000, min_hold=3, min_gain=500, max_moved=25, max_deploys_per_hour=3,
+    policy = Policy(switching_cost=2_000, payback=4, min_hold=3, min_gain=500, max_moved=25, max_deploys_per_hour=3,
                     headroom_w=40_000, caps={"asic_compute": 40})
     start = Allocation(hydro_miners=60, gpu_compute=20, asic_compute=10)
     money = Money(unit="USD")
@@ -181,7 +181,7 @@ def test_decision_json_is_the_autopilot_contract():
 
 
 @pytest.mark.parametrize("kwargs,field", [
-    ({"min_hold": -1}, "Minimum hold"), ({"max_moved": 1.5}, "Most units moved"),
+    ({"min_hold": -1}, "Minimum hold"), ({"max_moved": 1.5}, "Most units moved"), ({"payback": 0}, "Payback"),
     ({"switching_cost": float("nan")}, "Switching cost"), ({"caps": {"laser_miners": 3}}, "laser_miners"),
     ({"caps": {"asic_compute": -2}}, "Cap of ASIC inference"), ({"max_deploys_per_hour": True}, "Most deploys"),
 ])
