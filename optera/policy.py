@@ -1,8 +1,9 @@
 """One policy for the backtest and the autopilot: where to move the site, and when.
 
-:func:`decide` is the only decision function. The backtest (:func:`run_policy`)
-replays it interval by interval and the live autopilot calls it once per price
-interval, so a backtest of a policy says what the autopilot would have done.
+:func:`decide` is the only decision function. The backtest
+(:func:`optera.backtest.run_policy`, through :func:`replay`) calls it interval by
+interval and the live autopilot calls it once per price interval, so a backtest of
+a policy says what the autopilot would have done.
 
 Where: the allocation ``solve()`` picks for the policy's constraints (caps, the
 power limit less the headroom, at most ``max_moved`` units from the current
@@ -13,8 +14,9 @@ When: a move is made when its gain per period at the current prices, less its
 switching cost spread over ``payback`` periods (1: the move must pay for itself
 within one period), is positive and at least ``min_gain``; never within
 ``min_hold`` intervals of the last deploy, nor beyond ``max_deploys_per_hour``
-deploys in the hour before the price's timestamp. A current allocation that breaks the policy (over the power
-available or a cap) is moved without the gain test, the guardrails still holding.
+deploys in the hour before the price's timestamp. A current allocation that breaks
+the policy (over the power available or a cap) is moved without the gain test, the
+guardrails still holding.
 
 Speed: the target comes from the per-interval candidate frontier (exact, shared
 with the backtest); only at degenerate prices (ties between allocations of
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
@@ -38,7 +41,7 @@ from .errors import ValidationError
 from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices
 from .numbers import check
 from .optimize.constraints import Constraints
-from .optimize.frontier import _directions, _grid_step, _inventory_key, _nearest, candidates
+from .optimize.frontier import _candidates, _directions, _grid_step, _inventory_key, _nearest
 from .optimize.milp import solve, tie_tolerance
 from .units import Money, count
 from .units import constraint as phrase
@@ -182,27 +185,19 @@ class _Context:
     directions: tuple | None  # equal-composition directions (frontier._directions)
 
 
-_CONTEXTS: dict[tuple, tuple[Inventory, _Context]] = {}
-
-
 def _context_for(policy: Policy, limit: float, inventory: Inventory) -> _Context:
-    """Cached per (power available, caps, inventory): decide() runs once per interval."""
-    caps = tuple(policy.caps.get(n) for n in MACHINE_TYPES)
-    key = (float(limit), caps, id(inventory))
-    held = _CONTEXTS.get(key)
-    if held is not None and held[0] is inventory:
-        return held[1]
-    inv_key = _inventory_key(inventory)
-    cand = candidates(limit, policy.caps, inventory)
+    return _context(float(limit), tuple(policy.caps.get(n) for n in MACHINE_TYPES), _inventory_key(inventory))
+
+
+@lru_cache(maxsize=32)
+def _context(limit: float, caps: tuple, inv_key: tuple) -> _Context:
+    """Cached per (power available, caps, inventory numbers); thread-safe like the candidates' own cache."""
+    cand = _candidates(limit, caps, inv_key)
     spec = np.array([[p, h, t] for _, p, h, t in inv_key], dtype=float)
     steps = tuple(float(_grid_step([v for v in spec[:, j] if v > 0] or [1.0])) for j in range(3))
     upper = np.array([_BIG if c is None else c for c in caps], dtype=np.int64)
     unit = np.vstack([spec[:, 1], spec[:, 2], -spec[:, 0]])
-    ctx = _Context(cand, cand.matrix, unit, spec[:, 0], upper, steps, _directions(inv_key))
-    if len(_CONTEXTS) >= 32:
-        _CONTEXTS.pop(next(iter(_CONTEXTS)))
-    _CONTEXTS[key] = (inventory, ctx)  # the inventory is kept so that its id is not reused
-    return ctx
+    return _Context(cand, cand.matrix, unit, spec[:, 0], upper, steps, _directions(inv_key))
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,21 @@ How the candidates are built (exact, not a heuristic):
 
 1. Miners and inference are split. For each part a bounded knapsack DP over the
    power grid (gcd of the unit powers, 500 W for the default inventory) gives the
-   largest output for power *exactly* p, honouring caps; only Pareto points
-   (strictly more output for more power) are kept.
+   largest output for power *exactly* p, honouring caps, in its fewest-unit
+   composition (1 immersion miner, not 2 hydro); only Pareto points (strictly more
+   output for more power) are kept.
 2. Any maximiser (m, i) for prices (h, t, e) >= 0 can be replaced by one whose
    inference part is a vertex of the upper hull of the inference points that fit
    in the remaining power, at equal profit. So the pairs are each miner point with
    the hull vertices of its inference "prefix".
 3. The 3-D convex hull of those pairs (scipy/Qhull) keeps the vertices; if Qhull
    fails on degenerate (flat) input all pairs are kept.
+
+Ties follow ``solve()``'s rule: candidates are ordered by units, then power, and
+:meth:`Candidates.best` takes the first within the MILP's tie tolerance, so both
+optimisers pick the same allocation (checked against brute force at tie prices).
+:func:`nearest_equivalent` gives the composition ``solve()`` picks when a current
+allocation is known (fewest units moved).
 
 Units: prices and profits are "per period" as the API gives them.
 """
