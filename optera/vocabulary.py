@@ -53,6 +53,18 @@ CONSTRAINT_LABELS: dict[str, str] = {
     "switching_cost": "Switching cost per unit moved",
 }
 
+# the autopilot's policy, the same in the backtest, the CLI flags and the app
+POLICY_LABELS: dict[str, str] = {
+    "switching_cost": "Switching cost per unit moved",
+    "payback": "Payback of a move (intervals)",
+    "min_hold": "Minimum hold (intervals)",
+    "min_gain": "Minimum gain per period to act",
+    "max_moved": "Most units moved per deploy",
+    "max_deploys_per_hour": "Most deploys per hour",
+    "headroom_w": "Power headroom to keep (W)",
+}
+DECISIONS: tuple[str, ...] = ("deploy", "hold")
+
 STAT_LABELS: dict[str, str] = {
     "mean": "Mean", "std": "Standard deviation", "min": "Lowest", "max": "Highest", "first": "First",
     "last": "Last", "change": "Change", "change_pct": "Change (%)",

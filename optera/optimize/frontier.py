@@ -11,14 +11,21 @@ How the candidates are built (exact, not a heuristic):
 
 1. Miners and inference are split. For each part a bounded knapsack DP over the
    power grid (gcd of the unit powers, 500 W for the default inventory) gives the
-   largest output for power *exactly* p, honouring caps; only Pareto points
-   (strictly more output for more power) are kept.
+   largest output for power *exactly* p, honouring caps, in its fewest-unit
+   composition (1 immersion miner, not 2 hydro); only Pareto points (strictly more
+   output for more power) are kept.
 2. Any maximiser (m, i) for prices (h, t, e) >= 0 can be replaced by one whose
    inference part is a vertex of the upper hull of the inference points that fit
    in the remaining power, at equal profit. So the pairs are each miner point with
    the hull vertices of its inference "prefix".
 3. The 3-D convex hull of those pairs (scipy/Qhull) keeps the vertices; if Qhull
    fails on degenerate (flat) input all pairs are kept.
+
+Ties follow ``solve()``'s rule: candidates are ordered by units, then power, and
+:meth:`Candidates.best` takes the first within the MILP's tie tolerance, so both
+optimisers pick the same allocation (checked against brute force at tie prices).
+:func:`nearest_equivalent` gives the composition ``solve()`` picks when a current
+allocation is known (fewest units moved).
 
 Units: prices and profits are "per period" as the API gives them.
 """
@@ -36,13 +43,19 @@ import numpy as np
 from ..errors import BacktestInputError
 from ..models import DEFAULT_INVENTORY, Allocation, Inventory
 from ..vocabulary import INFERENCE_TYPES, MACHINE_TYPES, MINER_TYPES
+from .milp import tie_tolerance
 
 _MAX_GRID = 400_000  # power-grid steps per knapsack DP: 200 MW at 500 W
+_CHUNK = 8192  # price rows per matrix product: bounds memory on a year of data
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """Allocations that contain an optimum for every non-negative price vector."""
+    """Allocations that contain an optimum for every non-negative price vector.
+
+    Ordered by units, then power, so that the first candidate within the tie
+    tolerance of the best is the one ``solve()`` picks without a current allocation.
+    """
 
     counts: np.ndarray  # (C, 5) int64, columns in MACHINE_TYPES order
     hashrate: np.ndarray  # (C,)
@@ -58,10 +71,26 @@ class Candidates:
         """(3, C) so that prices[h, t, e] @ matrix is the profit of each candidate."""
         return np.vstack([self.hashrate, self.tokens, -self.power])
 
+    @property
+    def units(self) -> np.ndarray:
+        return self.counts.sum(axis=1)
+
     def allocation(self, index: int) -> Allocation:
         return Allocation(**{n: int(c) for n, c in zip(MACHINE_TYPES, self.counts[index])})
 
-
+    def best(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of x ([hash, token, energy] prices): the tie-break winner's index and its profit."""
+        x = np.atleast_2d(x)
+        mat = self.matrix
+        index = np.empty(len(x), dtype=np.int64)
+        value = np.empty(len(x))
+        for s in range(0, len(x), _CHUNK):
+            q = x[s:s + _CHUNK] @ mat
+            top = q.max(axis=1)
+            first = (q >= (top - tie_tolerance(top))[:, None]).argmax(axis=1)
+            index[s:s + _CHUNK] = first
+            value[s:s + _CHUNK] = q[np.arange(len(first)), first]
+        return index, value
 
 
 # ---------------------------------------------------------------- candidates
@@ -77,62 +106,63 @@ def _grid_step(powers: list[float]) -> Fraction:
     return Fraction(num, den)
 
 
-def _window_max(a: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Max and argmax of a[q-size+1 .. q] for every q (left-clipped), by doubling."""
+def _window_best(a: np.ndarray, u: np.ndarray, size: int, tol: float):
+    """Best of a[q-size+1 .. q] for every q (left-clipped), by doubling.
+
+    Best means the largest a, and among values within tol of each other the
+    smallest u (fewest units). Returns (a, u, index) of the best.
+    """
     n = len(a)
-    idx = np.arange(n)
-    if size >= n:
-        best = np.maximum.accumulate(a)
-        arg = np.maximum.accumulate(np.where(a == best, idx, 0))
-        return best, arg
-    v, i = a.copy(), idx
+    v, w, i = a.copy(), u.copy(), np.arange(n)
+    size = min(size, n)
+
+    def merge(shift):
+        sv = np.full(n, -np.inf)
+        sw = np.zeros(n, dtype=w.dtype)
+        si = np.zeros(n, dtype=np.int64)
+        sv[shift:], sw[shift:], si[shift:] = v[:-shift], w[:-shift], i[:-shift]
+        take = (sv > v + tol) | ((sv >= v - tol) & (sw < w) & np.isfinite(sv))
+        return np.where(take, sv, v), np.where(take, sw, w), np.where(take, si, i)
+
     span = 1
     while span * 2 <= size:
-        sv = np.full(n, -np.inf)
-        si = np.zeros(n, dtype=np.int64)
-        sv[span:] = v[:-span]
-        si[span:] = i[:-span]
-        take = sv > v
-        v, i = np.where(take, sv, v), np.where(take, si, i)
+        v, w, i = merge(span)
         span *= 2
-    shift = size - span
-    sv = np.full(n, -np.inf)
-    si = np.zeros(n, dtype=np.int64)
-    if shift:
-        sv[shift:] = v[:-shift]
-        si[shift:] = i[:-shift]
-    take = sv > v
-    return np.where(take, sv, v), np.where(take, si, i)
+    if size - span:
+        v, w, i = merge(size - span)
+    return v, w, i
 
 
 def _frontier(weights: list[int], values: list[float], caps: list[int], k: int):
-    """Bounded knapsack: best output at exactly p grid units, with the counts used.
+    """Bounded knapsack: best output at exactly p grid units, and its fewest-unit composition.
 
-    Returns (best[0..k], counts[0..k, types]); unreachable levels are -inf.
+    Returns (best[0..k], counts[0..k, types]); unreachable levels are -inf. Among
+    compositions of equal output (2 hydro and 1 immersion miner) the one with fewest
+    units wins, as in ``solve()``'s tie-break.
     """
     best = np.full(k + 1, -np.inf)
     best[0] = 0.0
+    units = np.zeros(k + 1, dtype=np.int64)
     choice = np.zeros((k + 1, len(weights)), dtype=np.int64)
+    tol = 1e-9 * max(1.0, k * max(values, default=0.0))
     for t, (w, v, cap) in enumerate(zip(weights, values, caps)):
         if cap <= 0 or w > k:
             continue
-        new = best.copy()
-        new_choice = choice.copy()
+        new, new_units, new_choice = best.copy(), units.copy(), choice.copy()
         for r in range(w):
             old = best[r::w]
             q = np.arange(len(old))
             a = old - q * v
             a[~np.isfinite(old)] = -np.inf
-            m, j = _window_max(a, min(cap, len(old) - 1) + 1)
-            val = m + q * v
+            m, fewest, j = _window_best(a, units[r::w] - q, cap + 1, tol)
             ok = np.isfinite(m)
-            val[~ok] = -np.inf
-            new[r::w] = val
+            new[r::w] = np.where(ok, m + q * v, -np.inf)
+            new_units[r::w] = np.where(ok, fewest + q, 0)
             nc = choice[r::w][j].copy()
             nc[:, t] = q - j
             nc[~ok] = 0
             new_choice[r::w] = nc
-        best, choice = new, new_choice
+        best, units, choice = new, new_units, new_choice
     return best, choice
 
 
@@ -242,8 +272,87 @@ def _candidates(power_limit: float, cap_key: tuple, inv_key: tuple) -> Candidate
     unit_power = np.array(powers, dtype=float)
     unit_hash = np.array([h for _, _, h, _ in inv_key], dtype=float)
     unit_tok = np.array([t for _, _, _, t in inv_key], dtype=float)
+    power = counts @ unit_power
+    order = np.lexsort((power, counts.sum(axis=1)))
+    counts = counts[order]
     counts.setflags(write=False)
     return Candidates(counts=counts, hashrate=counts @ unit_hash, tokens=counts @ unit_tok,
-                      power=counts @ unit_power, hull_ok=ok)
+                      power=power[order], hull_ok=ok)
 
 
+
+
+# ---------------------------------------------------------------- equal compositions
+
+def _primitive(vec: list[Fraction]) -> np.ndarray:
+    den = math.lcm(*(f.denominator for f in vec))
+    ints = [int(f * den) for f in vec]
+    g = math.gcd(*ints)
+    return np.array([i // g for i in ints], dtype=np.int64)
+
+
+@lru_cache(maxsize=32)
+def _directions(inv_key: tuple) -> tuple | None:
+    """Per category: (column indexes, integer direction) along which output and power stay equal.
+
+    The direction is None when a category's composition is unique for its output and
+    power. Returns None when some category has more than one free direction (three
+    proportional machine types), which the callers leave to the MILP.
+    """
+    out = []
+    for names, output in ((MINER_TYPES, 2), (INFERENCE_TYPES, 3)):
+        cols = [MACHINE_TYPES.index(n) for n in names]
+        rows = [[Fraction(inv_key[c][output]).limit_denominator(10**6) for c in cols],
+                [Fraction(inv_key[c][1]).limit_denominator(10**6) for c in cols]]
+        if len(cols) == 3:
+            a, b = rows
+            cross = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+            if not any(cross):
+                return None
+            out.append((cols, _primitive(cross)))
+        elif len(cols) == 2:
+            det = rows[0][0] * rows[1][1] - rows[0][1] * rows[1][0]
+            out.append((cols, None if det else _primitive([rows[1][1], -rows[1][0]])))
+        else:
+            out.append((cols, None))
+    return tuple(out)
+
+
+def nearest_equivalent(counts, current, upper, inventory: Inventory = DEFAULT_INVENTORY) -> np.ndarray | None:
+    """The composition with the same hashrate, tokens and power as `counts` that moves fewest units from `current`.
+
+    2 hydro miners and 1 immersion miner are interchangeable: solve() with a current
+    allocation keeps what is already running. `upper` bounds each count (caps; use a
+    large number for none). Ties in units moved go to fewer units. Returns None for an
+    inventory whose equal compositions form more than a line (the caller asks the MILP).
+    """
+    return _nearest(counts, current, upper, _directions(_inventory_key(inventory)))
+
+
+def _nearest(counts, current, upper, dirs: tuple | None) -> np.ndarray | None:
+    """nearest_equivalent() on plain integers: it runs once per deploy in a year-long replay."""
+    if dirs is None:
+        return None
+    best = [int(v) for v in counts]
+    for cols, d in dirs:
+        if d is None:
+            continue
+        x0 = [best[c] for c in cols]
+        cur = [int(current[c]) for c in cols]
+        ub = [int(upper[c]) for c in cols]
+        dd = [int(v) for v in d]
+        k_lo, k_hi = -math.inf, math.inf
+        ks = {0}
+        for x, c, u, di in zip(x0, cur, ub, dd):
+            if di:
+                lo, hi = sorted(((-x) / di, (u - x) / di))
+                k_lo, k_hi = max(k_lo, math.ceil(lo - 1e-9)), min(k_hi, math.floor(hi + 1e-9))
+                ks.update((math.floor((c - x) / di), math.ceil((c - x) / di)))
+        options = []
+        for k in {min(max(k, k_lo), k_hi) for k in ks}:
+            y = [x + k * di for x, di in zip(x0, dd)]
+            options.append((sum(abs(a - c) for a, c in zip(y, cur)), sum(y), abs(k), y))
+        y = min(options)[3]
+        for c, v in zip(cols, y):
+            best[c] = v
+    return np.array(best, dtype=np.int64)

@@ -28,6 +28,15 @@ _INF_MASK = np.array([n in INFERENCE_TYPES for n in MACHINE_TYPES])
 _HIGHS_OPTIONS = {"mip_rel_gap": 1e-9, "mip_heuristic_run_feasibility_jump": False}
 
 
+def tie_tolerance(best):
+    """How far below the best value an allocation still counts as equally profitable.
+
+    The one tolerance of the tie-break rule, shared with the per-interval frontier so
+    that both optimisers call the same allocations ties. Works on arrays too.
+    """
+    return 1e-9 * np.maximum(1.0, np.abs(best)) + 1e-9
+
+
 @dataclass
 class Solution:
     feasible: bool
@@ -323,8 +332,9 @@ def solve(prices: Prices, power_limit: float, constraints: Constraints | None = 
         return Solution(False, None, 0.0, 0.0, 0.0, 0.0, 0.0, [], conflicts,
                         "No allocation satisfies these constraints: " + "; ".join(conflicts) + ".")
     best = _objective(m, x)
-    y = _milp(m, groups, "tiebreak", floor=best - 1e-9 * max(1.0, abs(best)) - 1e-9)
-    if y is not None and _objective(m, y) >= best - 1e-9 * max(1.0, abs(best)) - 1e-9:
+    floor = best - float(tie_tolerance(best))
+    y = _milp(m, groups, "tiebreak", floor=floor)
+    if y is not None and _objective(m, y) >= floor:
         x = y
     alloc = Allocation(**{n: int(v) for n, v in zip(MACHINE_TYPES, x)})
     revenue = alloc.revenue(prices, inventory)
