@@ -1,5 +1,6 @@
 """The `optera` command: its JSON contract, exit codes, and one-line errors."""
 
+import contextlib
 import itertools
 import json
 import os
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -144,23 +146,53 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_sim_command_serves_over_http(tmp_path):
+@contextlib.contextmanager
+def serving_sim(tmp_path, *flags, env=None):
+    """`optera sim` on a free port; yields its URL once /prices answers."""
     port = _free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "optera")
-    proc = subprocess.Popen([exe, "sim", "--port", str(port), "--state", str(tmp_path / "s.json")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([exe, "sim", "--port", str(port), "--state", str(tmp_path / "s.json"), *flags],
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/prices", timeout=1)
+                httpx.get(url + "/prices", timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert r.status_code == 200 and len(r.json()) > 100
-        assert r.json()[0]["timestamp"] > r.json()[1]["timestamp"]  # newest first
+        yield url
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_sim_command_serves_over_http(tmp_path):
+    with serving_sim(tmp_path) as url:
+        r = httpx.get(url + "/prices", timeout=5)
+        assert r.status_code == 200 and len(r.json()) > 100
+        assert r.json()[0]["timestamp"] > r.json()[1]["timestamp"]  # newest first
+
+
+def test_sim_clock_file_moves_the_served_prices_from_another_process(tmp_path):
+    """What the browser journeys rely on: rewriting the file gives the running sim a new price point."""
+    from optera.clock import FileClock
+
+    clock = FileClock(tmp_path / "clock")
+    clock.set(datetime(2025, 7, 1, 12, 0))
+    with serving_sim(tmp_path, "--clock-file", str(clock.path), env={"OPTERA_HISTORY_DAYS": "1"}) as url:
+        before = httpx.get(url + "/prices", timeout=5).json()
+        assert before[0]["timestamp"] == "2025-07-01T12:00:00" and len(before) == 289
+        clock.advance(timedelta(minutes=5))
+        after = httpx.get(url + "/prices", timeout=5).json()
+        assert after[0]["timestamp"] == "2025-07-01T12:05:00"
+        assert after[1:] == before[:-1]  # one new point on top; the one-day window slides by one
+
+
+def test_sim_refuses_a_clock_file_that_is_not_a_timestamp(capsys, tmp_path):
+    (tmp_path / "clock").write_text("soon")
+    code, _, err = run(capsys, "sim", "--port", str(_free_port()), "--clock-file", str(tmp_path / "clock"))
+    assert code == 2 and "ISO timestamp" in err and len(err.strip().splitlines()) == 1
 
 
 def test_malformed_source_url_is_a_message_not_a_traceback(capsys, monkeypatch):

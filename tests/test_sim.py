@@ -11,6 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
+from optera.clock import FileClock, utcnow
+from optera.errors import ConfigError
 from optera.models import Prices
 from optera.sim.api import DEMO_ALLOCATION, DEMO_KEY, Simulator
 from optera.sim.prices import PriceModel
@@ -105,6 +107,25 @@ def test_history_never_starts_before_the_real_day(tmp_path):
     _, body = call(sim, "GET", "/prices")
     assert [p["timestamp"] for p in body][-1] == "2025-06-21T12:00:00"
     assert len(body) == 13
+
+
+def test_a_clock_file_moves_the_simulator_and_its_absence_is_wall_time(tmp_path):
+    clock = FileClock(tmp_path / "clock")
+    sim = Simulator(state_path=tmp_path / "state.json", now=clock.now, history_days=0.5)
+    newest = datetime.fromisoformat(call(sim, "GET", "/prices")[1][0]["timestamp"])
+    assert timedelta(0) <= utcnow() - newest < timedelta(minutes=5, seconds=1)  # no file: wall time
+    clock.set(datetime(2025, 6, 23, 10, 2, 30))
+    _, before = call(sim, "GET", "/prices")
+    assert before[0]["timestamp"] == "2025-06-23T10:00:00"
+    clock.advance(timedelta(minutes=5))
+    _, after = call(sim, "GET", "/prices")
+    assert after[0]["timestamp"] == "2025-06-23T10:05:00"  # one new point on top; the window slides by one
+    assert after[1:] == before[:-1]
+    _, machines = call(sim, "GET", "/machines", headers=KEY)
+    assert machines["updated_at"] >= "2025-06-23T10:05:00"
+    (tmp_path / "clock").write_text("next tuesday")
+    with pytest.raises(ConfigError, match="ISO timestamp"):
+        clock.now()
 
 
 def test_inventory_is_the_published_table(tmp_path):

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sim", help="serve the MARA-compatible simulator on 127.0.0.1")
     p.add_argument("--port", type=port, default=8787)
     p.add_argument("--state", help="file where the simulator keeps its sites (default: beside the DB)")
+    p.add_argument("--clock-file", metavar="PATH",
+                   help="read now from the ISO timestamp in this file on every request (wall time while it "
+                        "is absent), so a test can move the simulator's clock")
 
     sub.add_parser("sync", help="fetch prices, inventory and the site's status into the local DB")
 

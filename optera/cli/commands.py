@@ -232,14 +232,19 @@ def cmd_sync(args) -> int:
 def cmd_sim(args) -> int:
     from pathlib import Path
 
+    from ..clock import Clock, FileClock
     from ..config import load_settings
     from ..sim.api import Simulator
     from ..sim.server import serve
 
     settings = load_settings()
     state = Path(args.state) if args.state else settings.sim_state
-    sim = Simulator(state_path=state, history_days=settings.history_days)
-    print(f"MARA-compatible simulator on http://127.0.0.1:{args.port} (state: {state}). Ctrl+C to stop.", flush=True)
+    clock = FileClock(args.clock_file) if args.clock_file else Clock()
+    clock.now()  # a malformed clock file is a message now, not a 500 on every request
+    sim = Simulator(state_path=state, history_days=settings.history_days, now=clock.now)
+    where = f"; clock: {args.clock_file}" if args.clock_file else ""
+    print(f"MARA-compatible simulator on http://127.0.0.1:{args.port} (state: {state}{where}). Ctrl+C to stop.",
+          flush=True)
     try:
         serve(sim, host="127.0.0.1", port=args.port)
     except OSError as e:
