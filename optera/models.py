@@ -10,6 +10,8 @@ machine counts are whole numbers up to ``MAX_COUNT``; a machine or a site draws
 at least ``MIN_POWER`` (1 W). Price points dated more than ``FUTURE_TOLERANCE``
 ahead of now are dropped (and said so), never kept: one would stay "latest" for
 ever. Site names are outside text: redacted and cut to ``MAX_NAME`` characters.
+Every payload type and its bounds stay in this one module (about 390 lines), so the
+boundary is read in one place.
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ class FaultServer:
 
     def count(self, path: str | None = None, method: str | None = None) -> int:
         with self._lock:
-            return sum(1 for m, p, _ in self.requests if (path is None or p == path) and (method is None or m == method))
+            return sum(1 for m, p, _ in self.requests
+                       if (path is None or p == path) and (method is None or m == method))
 
     @property
     def puts(self) -> list[tuple[str, str, dict[str, str]]]:

@@ -108,7 +108,8 @@ def apply_fault(server: FaultServer, fault: str) -> None:
         server.set("/prices", edit=prices[fault])
     elif fault == "missing_fields":
         server.set("/prices", edit=_first("token_price", None))
-        server.set("/machines", "GET", edit=lambda s: {k: v for k, v in s.items() if k not in ("total_revenue", "power")})
+        server.set("/machines", "GET",
+                   edit=lambda s: {k: v for k, v in s.items() if k not in ("total_revenue", "power")})
         server.set("/machines", "PUT", body={"id": 1})
     else:
         raise AssertionError(fault)
