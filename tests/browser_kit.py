@@ -104,11 +104,13 @@ def stop(proc: subprocess.Popen | None) -> None:
         proc.wait(5)
 
 
-def start_sim(tmp: Path) -> tuple[subprocess.Popen, str]:
-    """`optera sim` on a free port with its own state file; returns (process, base URL)."""
+def start_sim(tmp: Path, clock_file: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`optera sim` on a free port with its own state file, on the clock in `clock_file` if given
+    (wall time otherwise); returns (process, base URL)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _spawn([str(BIN / "optera"), "sim", "--port", str(port), "--state", str(tmp / "sim.json")],
+    clock = ["--clock-file", str(clock_file)] if clock_file else []
+    proc = _spawn([str(BIN / "optera"), "sim", "--port", str(port), "--state", str(tmp / "sim.json"), *clock],
                   server_env(tmp), tmp / "sim.log", url + "/prices")
     return proc, url
 
