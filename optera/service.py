@@ -46,6 +46,8 @@ def client_from_settings(settings: Settings, **kwargs) -> MaraClient:
         from .sim.api import DEMO_KEY, Simulator
 
         sim = Simulator(state_path=settings.sim_state, history_days=settings.history_days)
+        # the whole history comes in one answer: ~90 bytes a point, 288 points a day
+        kwargs.setdefault("max_bytes", max(16 << 20, int(settings.history_days * 288 * 120)))
         return MaraClient(settings.base_url, DEMO_KEY, transport=sim.transport(), **kwargs)
     key = settings.mara_api_key.get() if settings.mara_api_key else None
     if key is None and urlsplit(settings.base_url).hostname in LOCAL_HOSTS:
