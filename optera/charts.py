@@ -35,8 +35,8 @@ def _style(fig: go.Figure, title: str, height: int, yaxis: str | None = None, xa
            legend: bool = True, hover: str | None = "x unified") -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top", font=dict(size=15)),
-        height=height, margin=dict(l=10, r=10, t=44, b=10), hovermode=hover, showlegend=legend,
-        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
+        height=height, margin=dict(l=10, r=10, t=44, b=10 if not legend else 30), hovermode=hover, showlegend=legend,
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, xanchor="left", x=0),
         yaxis=dict(title=yaxis, automargin=True), xaxis=dict(title=xaxis, automargin=True))
     return fig
 
@@ -123,14 +123,27 @@ def profit_curve_figure(curve: pd.DataFrame, current_energy: float, current_prof
 
 
 def strategies_figure(cumulative: pd.DataFrame, title: str, unit: str) -> go.Figure:
-    """Cumulative profit of several strategies against each other (columns: strategy keys)."""
+    """Cumulative profit of the strategies (top) and how far each trails re-optimising every
+    interval (bottom): strategies within a fraction of a percent draw one line on top, the
+    bottom panel tells them apart. Columns are strategy keys; "optimal" is the reference."""
+    from plotly.subplots import make_subplots
+
     data = downsample(cumulative)
-    fig = go.Figure()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.6, 0.4],
+                        subplot_titles=[f"Cumulative profit ({unit})",
+                                        f"Behind re-optimising every interval ({unit})"])
     for col in data.columns:
+        style = dict(color=COLORS.get(col), width=1.8, dash="dot" if col in ("optimal", "schedule") else None)
         fig.add_trace(go.Scatter(x=data.index, y=data[col], mode="lines", name=STRATEGY_LABELS.get(col, col),
-                                 line=dict(color=COLORS.get(col), width=1.8,
-                                           dash="dot" if col in ("optimal", "schedule") else None)))
-    return _style(fig, title, 380, f"cumulative profit ({unit})")
+                                 line=style, legendgroup=col), row=1, col=1)
+        if "optimal" in data and col != "optimal":
+            fig.add_trace(go.Scatter(x=data.index, y=data["optimal"] - data[col], mode="lines", line=style,
+                                     name=STRATEGY_LABELS.get(col, col), legendgroup=col, showlegend=False),
+                          row=2, col=1)
+    fig.update_annotations(x=0, xanchor="left", font=dict(size=13))
+    _style(fig, title, 520)
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=30))
+    return fig
 
 
 def lines_figure(frame: pd.DataFrame, title: str, yaxis: str, labels: dict[str, str] | None = None) -> go.Figure:

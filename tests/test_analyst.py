@@ -351,7 +351,7 @@ def test_market_brief_states_each_input_and_its_date(site, latest):
     assert price(latest.energy_price) in brief
     assert Money().period(solve(latest, 1e6).profit) in brief
     assert "Bitcoin is at 104,250 USD as of 2026-11-28 09:55 UTC" in brief and "-2.1% in 24 h" in brief
-    assert "7.0% below its peak" in brief and "volatility of 38%" in brief
+    assert "7.0% below its peak" in brief and "volatility 38%" in brief
     assert "From 2025-06-21 to 2025-06-22" in brief and "95.0%" in brief and "25.0%" in brief
     assert f"{270 / 289 * 100:.0f}%" in brief
     assert "<" not in brief
