@@ -21,6 +21,7 @@ from .config import Settings, load_settings
 from .errors import SourceError
 from .mara import MaraClient
 from .clock import utcnow
+from .economics import status_at
 from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices, SiteStatus
 from .store import Store, recover
 from .sync import SyncResult, sync
@@ -108,7 +109,25 @@ class Service:
             self.last_result = SyncResult(ok=False, new_prices=0, message=e.message, status=None, errors=[e.message])
             return self.last_result
         self.last_result = sync(client, self.store)
+        if self.settings.source == "simulator" and self.last_result.status is not None:
+            self._demo_history(self.last_result.status)
         return self.last_result
+
+    def _demo_history(self, status: SiteStatus) -> None:
+        """The embedded simulator's demo site has run its starting allocation since its price
+        history began (that is how the simulator is defined: see ``sim.api._add_demo_site``).
+        Its first sync records that as a status read at the history's start, priced then, so the
+        profit and loss has the whole history to show offline. A real site gets no such record:
+        before Optera first reads it, its allocation is unknown."""
+        if self.store.snapshot_count() != 1 or self.store.deployments(1):
+            return
+        span = self.store.price_range()
+        first = self.store.price_history(span[0], span[0]) if span else None
+        if first is None or first.empty:
+            return
+        row = first.iloc[0]
+        then = Prices(span[0], float(row["energy_price"]), float(row["hash_price"]), float(row["token_price"]))
+        self.store.add_snapshot(status_at(status.allocation, then, self.inventory()), fetched_at=span[0])
 
     def ensure_fresh(self, max_age: timedelta = SYNC_INTERVAL, background: bool = False) -> SyncResult | None:
         """Sync if the last attempt is older than max_age; never waits for a sync already running.

@@ -263,8 +263,11 @@ class Store:
         }
         self.db["snapshots"].insert(row)
 
+    def snapshot_count(self) -> int:
+        return self.db.execute("select count(*) from snapshots").fetchone()[0]
+
     def latest_snapshot(self) -> tuple[SiteStatus, datetime] | None:
-        rows = list(self.db.query("select * from snapshots order by id desc limit 1"))
+        rows = list(self.db.query("select * from snapshots order by fetched_at desc, id desc limit 1"))
         if not rows:
             return None
         r = rows[0]
@@ -287,7 +290,7 @@ class Store:
         if start is not None:
             sql += " where fetched_at >= ?"
             params.append(format_timestamp(start))
-        frame = pd.DataFrame(list(self.db.query(sql + " order by id", params)))
+        frame = pd.DataFrame(list(self.db.query(sql + " order by fetched_at, id", params)))
         if not frame.empty:
             frame["fetched_at"] = pd.to_datetime(frame["fetched_at"])
         return frame
