@@ -67,6 +67,8 @@ DECISIONS: tuple[str, ...] = ("deploy", "hold")
 AUTOPILOT_MODES: dict[str, str] = {"dry_run": "Dry run", "live": "Live"}
 AUTOPILOT_STATUS: dict[str, str] = {"running": "Running", "pausing": "Pausing", "paused": "Paused",
                                     "not running": "Not running"}
+DEPLOY_SOURCES: dict[str, str] = {"app": "In the app", "cli": "Command line", "chat": "Chat",
+                                  "autopilot": "Autopilot"}
 # what became of each autopilot decision: why it held, or what happened to its deploy (optera.audit's results)
 AUTOPILOT_OUTCOMES: dict[str, str] = {
     "hold": "Held", "paused": "Held: paused", "sync_failed": "Held: the sync failed",
