@@ -16,6 +16,9 @@ A dry run keeps a paper allocation (the site's at the start, then each decided
 target), so its decisions are those the live autopilot would make and those
 ``run_policy`` replays from the same start. A live autopilot keeps the policy's
 state in the database, so a restart keeps the minimum hold and the hourly limit.
+
+One module a little over the usual length: the loop, its lock and what the app reads
+of it (:func:`read_state`, :func:`pause`) share the database keys and change together.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ import fcntl
 import json
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .clock import Clock, utcnow
-from .errors import AutopilotError, StorageError
+from .errors import AutopilotError, InputError, StorageError
 from .models import Allocation, Prices, format_timestamp
 from .policy import DEPLOY, HOLD, Decision, Policy, PolicyState, decide
 
@@ -79,7 +83,11 @@ class SiteLock:
         self._fd: int | None = None
 
     def acquire(self, mode: str) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise AutopilotError(f"The autopilot cannot create its lock file {self.path} ({e.strerror or e}); "
+                                 "check that the database's folder is writable.") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -147,27 +155,21 @@ class Autopilot:
         with self._locked():
             return self.tick(force=True)
 
+    @contextmanager
     def _locked(self):
         lock = SiteLock(self.svc.store.path)
-        pilot = self
-
-        class _Held:
-            def __enter__(self):
-                lock.acquire(pilot.mode)
-                pilot._beat = {"pid": os.getpid(), "mode": pilot.mode, "started_at": pilot._iso(),
-                               "interval_s": pilot.interval.total_seconds(), "policy": pilot.policy.describe(
-                                   pilot.svc.money)}
-                pilot._heartbeat("running")
-                return pilot
-
-            def __exit__(self, *exc):
-                try:
-                    pilot._flush(final=True)
-                    pilot._heartbeat("stopped", next_check=None)
-                finally:
-                    lock.release()
-
-        return _Held()
+        lock.acquire(self.mode)
+        try:
+            self._beat = {"pid": os.getpid(), "mode": self.mode, "started_at": self._iso(),
+                          "interval_s": self.interval.total_seconds(), "policy": self.policy.describe(self.svc.money)}
+            self._heartbeat("paused" if self._pause() else "running")
+            yield
+        finally:
+            try:
+                self._flush(final=True)
+                self._heartbeat("stopped")
+            finally:
+                lock.release()
 
     # -- one decision ---------------------------------------------------------------------
     def tick(self, force: bool = True) -> Tick | None:
@@ -194,8 +196,8 @@ class Autopilot:
             age = "no prices are stored" if latest is None else \
                 f"the latest price is from {latest.timestamp:%Y-%m-%d %H:%M} UTC, " \
                 f"{(now - latest.timestamp).total_seconds() / 60:,.0f} min ago"
-            return self._hold(now, latest, current, "prices_stale", f"Holding: {age}; a decision needs a price from the "
-                              f"last {self.stale_after.total_seconds() / 60:g} min.")
+            return self._hold(now, latest, current, "prices_stale", f"Holding: {age}; a decision needs a price "
+                              f"from the last {self.stale_after.total_seconds() / 60:g} min.")
         if self._last_price_at is not None and latest.timestamp <= self._last_price_at:
             if not force:
                 return None
@@ -204,7 +206,13 @@ class Autopilot:
                               f"{latest.timestamp + self.interval:%H:%M} UTC.")
         limit = self.svc.site_limit() or self.svc.power_limit()
         state = self._state_at(latest.timestamp)
-        d = decide(self.policy, latest, current, state, limit, self.svc.inventory(), money=self.svc.money)
+        try:
+            d = decide(self.policy, latest, current, state, limit, self.svc.inventory(), money=self.svc.money)
+        except InputError as e:  # e.g. the site's limit fell below the headroom: no decision is possible
+            why = f"Paused by the autopilot: the policy cannot be applied ({e.message})."
+            self._unwritten_pause = why
+            self._pause()
+            return self._hold(now, latest, current, "paused", f"Holding. {why}", paused=why)
         if d.action == HOLD:
             return self._decided(now, d, state, "hold", carried=False)
         if not self.live:
@@ -233,10 +241,11 @@ class Autopilot:
         return self._record(Tick(d, self.mode, outcome, now, **extra))
 
     def _hold(self, now: datetime, latest: Prices | None, current: Allocation | None, outcome: str,
-              reason: str) -> Tick:
+              reason: str, paused: str | None = None) -> Tick:
         current = current or self._paper or Allocation()
         stamp = latest.timestamp if latest is not None else now
-        return self._record(Tick(Decision(stamp, HOLD, current, current, 0.0, reason), self.mode, outcome, now))
+        return self._record(Tick(Decision(stamp, HOLD, current, current, 0.0, reason), self.mode, outcome, now,
+                                 paused=paused))
 
     def _state_at(self, stamp: datetime) -> PolicyState:
         """The policy's state at a new price: intervals skipped since the last decision count as holds."""
@@ -312,12 +321,14 @@ class Autopilot:
         return stop.is_set()
 
     def _next_check(self, tick: Tick | None) -> datetime:
+        """When the next price is due (plus ``settle``) after the one this tick saw; soon if it was late."""
         now = self.clock.now()
-        if tick is None:  # the price is late: ask again soon
+        if tick is None:
             return now + min(timedelta(seconds=30), self.interval / 10)
-        if tick.outcome in ("sync_failed", "prices_stale", "storage_failed") or self._last_price_at is None:
-            return now + self.interval
-        return max(self._last_price_at + self.interval + self.settle, now)
+        due = tick.decision.timestamp + self.interval + self.settle
+        while due <= now:
+            due += self.interval
+        return due
 
     def _iso(self, when: datetime | None = None) -> str:
         return format_timestamp(when or self.clock.now())

@@ -262,6 +262,24 @@ def test_a_refused_or_mismatched_deploy_pauses_the_autopilot_and_says_why(rig, f
     assert pilot.tick().outcome in ("ok", "hold")
 
 
+def test_a_policy_the_site_cannot_hold_pauses_instead_of_failing(rig):
+    tick = rig.pilot(Policy(headroom_w=2_000_000), live=True).tick()  # the demo site has 1 MW
+    assert (tick.decision.action, tick.outcome) == ("hold", "paused") and "more than the power limit" in tick.paused
+    assert rig.svc.autopilot_state(now=rig.clock.now()).pause["by"] == "autopilot"
+    assert rig.svc.deployments() == [] and tick.record_id is not None
+
+
+def test_recorded_texts_are_redacted_and_bounded(rig):
+    row = {"at": T0, "price_at": T0, "mode": "live", "action": "hold", "target": Allocation(), "current": Allocation(),
+           "expected_gain_per_period": 0.0, "reason": "x-api-key: sk-abcdefghijklmnop " + "y" * 5000,
+           "message": "Bearer abcdefgh12345678", "outcome": "hold"}
+    rig.svc.store.add_autopilot_decision(row)
+    got = rig.svc.autopilot_decisions(1)[0]
+    assert "abcdefghijklmnop" not in got["reason"] and len(got["reason"]) <= 2000
+    assert "abcdefgh12345678" not in got["message"] and got["target"] == Allocation().to_dict()
+    assert got["price_at"] == T0.isoformat()
+
+
 def test_a_locked_database_holds_and_loses_no_decision(rig, tmp_path, monkeypatch):
     import optera.store
 
@@ -325,6 +343,8 @@ def test_the_pause_flag_stops_a_running_loop_within_one_interval(rig):
         wait_for(lambda: len([r for r in rig.decisions() if r["outcome"] == "paused"]) >= 3)
         after = [r for r in rig.decisions() if datetime.fromisoformat(r["at"]) > set_at]
         assert after and {(r["action"], r["outcome"]) for r in after} == {("hold", "paused")}
+        stamps = [datetime.fromisoformat(r["at"]) for r in after]
+        assert all(b - a >= STEP for a, b in zip(stamps, stamps[1:]))  # paused, it still holds once an interval
         assert all("checking the cooling loop" in r["reason"] for r in after)
         sent = len(rig.svc.deployments())
         rig.svc.resume_autopilot()

@@ -110,7 +110,8 @@ def _replay(prices: pd.DataFrame, fields: tuple, caps: tuple, limit: float, star
     start_ = Allocation(*start)
     r = run_policy(prices, policy, limit, start_, _inventory, money=_money, yardstick=False)
     best = best_schedule(prices, limit, policy.switching_cost, start_, policy.caps, _inventory)
-    return {"profit": r.profit, "yardstick": best.profit, "capture": r.profit / best.profit if best.profit > 0 else None,
+    capture = r.profit / best.profit if best.profit > 0 else None
+    return {"profit": r.profit, "yardstick": best.profit, "capture": capture,
             "deploys": int((r.series["action"] == "deploy").sum()), "paid": r.switching_cost_paid,
             "cumulative": pd.DataFrame({"policy": r.series["cum_profit"], "schedule": best.series["cum_profit"]})}
 
@@ -159,9 +160,9 @@ def policy_backtest(svc: Service, prices: pd.DataFrame, key: str = "policy") -> 
     m = st.columns(4)
     m[0].metric("Profit with this policy", money.compact(out["profit"]), help=money.total(out["profit"]) +
                 f" over the window, after {money.total(out['paid'])} of switching costs")
-    m[1].metric("Best in hindsight", money.compact(out["yardstick"]), help=money.total(out["yardstick"]) +
-                f": the {STRATEGY_LABELS['schedule'].lower()}, the most any schedule could have earned, knowing every price in advance and paying the same "
-                "switching cost")
+    m[1].metric("Best in hindsight", money.compact(out["yardstick"]),
+                help=f"{money.total(out['yardstick'])}: the {STRATEGY_LABELS['schedule'].lower()}, the most any "
+                     "schedule could have earned knowing every price in advance and paying the same switching cost")
     m[2].metric("Captured", pct(out["capture"], 2), help="Profit with this policy as a share of the best schedule")
     m[3].metric("Deploys", count(out["deploys"]))
     rules = policy.describe(money)
