@@ -9,14 +9,16 @@ before they reach plotly, so a year of 5-minute history stays light in the brows
 
 from __future__ import annotations
 
+import html
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .vocabulary import LABELS, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, STRATEGY_LABELS
+from .vocabulary import AUTOPILOT_OUTCOMES, LABELS, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, STRATEGY_LABELS
 
 pio.templates.default = "none"
 MAX_POINTS = 2000
@@ -224,3 +226,54 @@ def pnl_figure(days: pd.DataFrame, deploys: pd.DataFrame, unit: str) -> go.Figur
                                  marker=dict(symbol="triangle-down", size=11, color="#d97706"),
                                  text=deploys["label"], hovertemplate="%{x}<br>%{text}<extra></extra>"))
     return _style(fig, "Realized profit per day against the optimum", 360, f"{unit} per day")
+
+
+# the autopilot's timeline: one lane per kind of decision, then the deploys of the audit trail
+_LANES = (("Held", ("hold",), "#94a3b8"),
+          ("Held by a guardrail", ("paused", "sync_failed", "prices_stale", "storage_failed"), "#d97706"),
+          ("Would deploy (dry run)", ("dry_run",), "#6366f1"),
+          ("Deployed", ("ok",), "#0f766e"))
+_STUCK = ("Deploy not completed", "#dc2626")  # every other outcome: refused, mismatch, not sent...
+
+
+def _hover(text: object, width: int = 70) -> str:
+    """Outside text for a plotly hover: escaped (plotly renders a few HTML tags) and wrapped."""
+    return "<br>".join(textwrap.wrap(html.escape(str(text or "")), width)[:8])
+
+
+def decisions_figure(decisions: pd.DataFrame, deploys: pd.DataFrame,
+                     title: str = "Autopilot decisions beside deploys") -> go.Figure:
+    """The autopilot's decisions on a timeline, one lane per kind, above the deploys of the audit trail.
+
+    ``decisions``: index = price time; columns ``outcome`` (a key of vocabulary.AUTOPILOT_OUTCOMES) and
+    ``reason``. ``deploys``: index = time; columns ``ok`` (bool), ``source`` (who, in words) and ``label``
+    (what happened, in words).
+    """
+    decisions = decisions.reindex(columns=["outcome", "reason"])
+    deploys = deploys.reindex(columns=["ok", "source", "label"])
+    fig = go.Figure()
+    outcome = decisions["outcome"]
+    known = set()
+    for lane, outcomes, color in _LANES:
+        known.update(outcomes)
+        part = decisions[outcome.isin(outcomes)]
+        fig.add_trace(go.Scatter(x=part.index, y=[lane] * len(part), mode="markers", name=lane,
+                                 marker=dict(symbol="line-ns-open", size=14, color=color, line=dict(width=2)),
+                                 text=[_hover(f"{AUTOPILOT_OUTCOMES.get(o, o)}: {r}")
+                                       for o, r in zip(part["outcome"], part["reason"])],
+                                 hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>%{text}<extra></extra>"))
+    stuck = decisions[~outcome.isin(known)]
+    fig.add_trace(go.Scatter(x=stuck.index, y=[_STUCK[0]] * len(stuck), mode="markers", name=_STUCK[0],
+                             marker=dict(symbol="x", size=10, color=_STUCK[1]),
+                             text=[_hover(f"{AUTOPILOT_OUTCOMES.get(o, o)}: {r}")
+                                   for o, r in zip(stuck["outcome"], stuck["reason"])],
+                             hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>%{text}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=deploys.index, y=["Deploys (audit trail)"] * len(deploys), mode="markers",
+                             name="Deploys (audit trail)",
+                             marker=dict(symbol="triangle-down", size=11,
+                                         color=["#0f766e" if ok is True else "#dc2626" for ok in deploys["ok"]]),
+                             text=[_hover(f"{s}: {t}") for s, t in zip(deploys["source"], deploys["label"])],
+                             hovertemplate="%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{text}<extra></extra>"))
+    lanes = [t.name for t in fig.data if len(t.x)] or ["Held"]  # empty lanes take no room
+    fig.update_yaxes(categoryorder="array", categoryarray=lanes[::-1], type="category")
+    return _style(fig, title, 110 + 32 * len(lanes), legend=False, hover="closest")  # the lanes name themselves
