@@ -23,7 +23,7 @@ from optera.units import count, machines, pct
 from optera.units import power as kw
 from optera.vocabulary import (AUTOPILOT_MODES, AUTOPILOT_OUTCOMES, AUTOPILOT_STATUS, DEPLOY_SOURCES,
                                POLICY_LABELS, STRATEGY_LABELS)
-from ui.common import caps_notice
+from ui.common import METRIC_WIDTH, caps_notice, row
 
 TIMELINE = 500  # decisions drawn on the timeline
 
@@ -46,17 +46,18 @@ def _state(svc: Service) -> None:
     now = utcnow()
     state = svc.autopilot_state(now)
     last = state.last_decision
-    cols = st.columns(4)
-    cols[0].metric("State", AUTOPILOT_STATUS[state.status],
-                   help="Paused: it holds and deploys nothing until resumed. Pausing: it will see the pause within "
-                        "seconds.")
-    cols[1].metric("Mode", AUTOPILOT_MODES[state.mode] if state.running and state.mode else "none",
-                   help="A dry run records what it would do and deploys nothing; live deploys through the same "
-                        "checks as the Deploy button.")
-    cols[2].metric("Last heartbeat", _ago(state.heartbeat_at, now) if state.running else "none",
-                   help=f"{state.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if state.heartbeat_at else None)
-    cols[3].metric("Next check", f"{state.next_check_at:%H:%M} UTC" if state.next_check_at else "none",
-                   help=f"{state.next_check_at:%Y-%m-%d %H:%M:%S} UTC" if state.next_check_at else None)
+    with row():
+        st.metric("State", AUTOPILOT_STATUS[state.status], width=METRIC_WIDTH,
+                  help="Paused: it holds and deploys nothing until resumed. Pausing: it will see the pause within "
+                       "seconds.")
+        st.metric("Mode", AUTOPILOT_MODES[state.mode] if state.running and state.mode else "none", width=METRIC_WIDTH,
+                  help="A dry run records what it would do and deploys nothing; live deploys through the same "
+                       "checks as the Deploy button.")
+        st.metric("Last heartbeat", _ago(state.heartbeat_at, now) if state.running else "none", width=METRIC_WIDTH,
+                  help=f"{state.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if state.heartbeat_at else None)
+        st.metric("Next check", f"{state.next_check_at:%H:%M} UTC" if state.next_check_at else "none",
+                  width=METRIC_WIDTH,
+                  help=f"{state.next_check_at:%Y-%m-%d %H:%M:%S} UTC" if state.next_check_at else None)
     if last:
         st.markdown(f"**Last decision: {AUTOPILOT_OUTCOMES.get(last['outcome'], last['outcome'])}** "
                     f"(at the price of {last['price_at'].replace('T', ' ')} UTC)")

@@ -19,6 +19,7 @@ from optera.redaction import plain
 from optera.units import pct
 from optera.vocabulary import LABELS, LOWER, PRICE_COLUMNS, PRICE_LABELS, STAT_LABELS, STRATEGY_LABELS
 from ui import whatif
+from ui.autopilot import policy_backtest
 from ui.common import METRIC_WIDTH, caps_notice, download, row, show_table, sidebar, simulator_banner
 
 svc = sidebar()
@@ -257,5 +258,6 @@ prices, last = window_picker()
 share, best = profitability(prices)
 correlations(prices, market)
 backtests(prices)
+policy_backtest(svc, prices)
 forecast(last)
 brief(btc, share, best, prices)
