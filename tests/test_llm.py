@@ -125,8 +125,8 @@ def test_two_tool_rounds_with_arguments_split_over_chunks(site, fake):
     assert prices_call["arguments"] == {"hours": 2}
     frame = store.price_history()
     last = frame.index[-1]
-    window = frame[frame.index >= last - pd.Timedelta(hours=2)]
-    assert prices_call["result"]["points"] == len(window) == 25
+    window = frame[frame.index > last - pd.Timedelta(hours=2)]  # two hours of 5-minute intervals, the newest last
+    assert prices_call["result"]["points"] == len(window) == 24
     assert prices_call["result"]["energy_price"]["max"] == pytest.approx(window["energy_price"].max())
     latest = store.latest_prices(1)[0]
     expected = (20 * 1000 + 10 * 5000) * latest.hash_price + 4 * 1000 * latest.token_price \
@@ -205,7 +205,7 @@ def test_unknown_tool_and_bad_tool_arguments(site, fake):
     assert "does not exist" in out and out.endswith("I cannot do that.")
     results = [json.loads(m["content"]) for m in tool_messages(fake.requests[1])]
     assert "unknown tool" in results[0]["error"]
-    assert "hours must be positive" in results[1]["error"]
+    assert "hours: must be positive" in results[1]["error"]
 
 
 def test_error_after_a_tool_round_keeps_partial_answer(site, fake):
