@@ -58,12 +58,17 @@ class ValidationError(InputError):
     """A value or payload failed validation; names the field and the offending value."""
 
     def __init__(self, field: str, value: Any, reason: str):
-        from .redaction import shorten
+        from .redaction import redact, shorten
 
         self.field = field
         self.value = value
         self.reason = reason
-        super().__init__(f"{field}: {reason} (got {shorten(repr(value), 80)})")
+        try:
+            shown = repr(value)
+        except ValueError:  # an int of more than 4300 digits has no repr
+            shown = f"a whole number of {value.bit_length() * 0.30103:.0f} digits"
+        # redact before cutting: a key split by the cut could not be matched any more
+        super().__init__(f"{field}: {reason} (got {shorten(redact(shown), 80)})")
 
 
 class ConfigError(InputError):

@@ -3,57 +3,59 @@
 Every payload that crosses the API boundary is checked here, so the rest of the
 library can trust its inputs. A bad payload raises one error type,
 :class:`ValidationError`, naming the field and the offending value.
+
+Bounds (all through :func:`optera.numbers.check`, the one validator): prices,
+outputs, powers and money are finite, not negative and at most ``MAX_VALUE``;
+machine counts are whole numbers up to ``MAX_COUNT``; a machine or a site draws
+at least ``MIN_POWER`` (1 W). Price points dated more than ``FUTURE_TOLERANCE``
+ahead of now are dropped (and said so), never kept: one would stay "latest" for
+ever. Site names are outside text: redacted and cut to ``MAX_NAME`` characters.
+Every payload type and its bounds stay in this one module (about 390 lines), so the
+boundary is read in one place.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import ValidationError
+from .numbers import MAX_COUNT, MAX_VALUE, check
+from .redaction import safe
 from .vocabulary import INFERENCE_TYPES, LABELS, MACHINE_TYPES, MINER_TYPES
 
 __all__ = ["ValidationError", "MACHINE_TYPES", "MINER_TYPES", "INFERENCE_TYPES", "LABELS", "Prices",
-           "MachineSpec", "Inventory", "Allocation", "SiteStatus", "Site", "DEFAULT_INVENTORY",
-           "parse_timestamp", "format_timestamp", "parse_price_list"]
+           "MachineSpec", "Inventory", "Allocation", "SiteStatus", "Site", "DEFAULT_INVENTORY", "PriceList",
+           "MIN_POWER", "MAX_NAME", "FUTURE_TOLERANCE", "parse_timestamp", "format_timestamp", "parse_price_list"]
 
-def _number(data: Mapping[str, Any], name: str, *, allow_zero: bool = True, prefix: str = "") -> float:
-    label = f"{prefix}{name}"
+_MISSING = object()
+MIN_POWER = 1.0  # W: the least a machine or a site can draw; a 1e-300 W spec would ask for ~1e18 machines
+MAX_NAME = 100  # characters of a site name kept (the simulator accepts up to 100)
+FUTURE_TOLERANCE = timedelta(minutes=10)  # clock skew allowed for a price point's timestamp (two price steps)
+
+
+def _field(data: Any, name: str, *, prefix: str = "", default: Any = _MISSING, **bounds) -> Any:
+    """``data[name]`` through :func:`optera.numbers.check`, named ``prefix + name`` in errors."""
     if not isinstance(data, Mapping):
         raise ValidationError(prefix.rstrip(".") or "payload", data, "expected a JSON object")
-    if name not in data:
-        raise ValidationError(label, None, "missing field")
-    value = data[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(label, value, "expected a number")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValidationError(label, value, "must be a finite number")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValidationError(label, value, "must not be negative" if value < 0 else "must be positive")
-    return value
-
-
-def _count(data: Mapping[str, Any], name: str, *, prefix: str = "", default: int | None = None) -> int:
+    value = data.get(name)
+    if type(value) is float and not bounds and 0.0 <= value <= MAX_VALUE:
+        return value  # hot path (a year of prices is 300,000 of these): what check() would return
     label = f"{prefix}{name}"
-    if name not in data or data[name] is None:
-        if default is None:
+    if name not in data or (default is not _MISSING and value is None):
+        if default is _MISSING:
             raise ValidationError(label, None, "missing field")
         return default
-    value = data[name]
-    if isinstance(value, bool):
-        raise ValidationError(label, value, "expected a whole number of machines")
-    if isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            raise ValidationError(label, value, "expected a whole number of machines")
-        value = int(value)
-    if not isinstance(value, int):
-        raise ValidationError(label, value, "expected a whole number of machines")
-    if value < 0:
-        raise ValidationError(label, value, "must not be negative")
-    return value
+    return check(label, value, **bounds)
+
+
+def _count(name: str, value: Any) -> int:
+    """A machine count: a whole number from 0 to MAX_COUNT (plain ints skip pydantic: hot path)."""
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value
+    return check(name, value, integer=True)
 
 
 def parse_timestamp(value: Any, field_name: str = "timestamp") -> datetime:
@@ -69,7 +71,10 @@ def parse_timestamp(value: Any, field_name: str = "timestamp") -> datetime:
     else:
         raise ValidationError(field_name, value, "not an ISO-8601 timestamp")
     if dt.tzinfo is not None:
-        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:59:59-01:00 is past datetime's last day in UTC
+            raise ValidationError(field_name, value, "is out of the range of dates") from None
     return dt
 
 
@@ -92,9 +97,9 @@ class Prices:
             raise ValidationError("price", data, "expected a JSON object")
         return cls(
             timestamp=parse_timestamp(data.get("timestamp"), "timestamp"),
-            energy_price=_number(data, "energy_price"),
-            hash_price=_number(data, "hash_price"),
-            token_price=_number(data, "token_price"),
+            energy_price=_field(data, "energy_price"),
+            hash_price=_field(data, "hash_price"),
+            token_price=_field(data, "token_price"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,8 +120,31 @@ class Prices:
         return Prices.from_api(data)
 
 
-def parse_price_list(payload: Any) -> list[Prices]:
-    """Validate a GET /prices payload; sorted oldest first, duplicates dropped."""
+class PriceList(list):
+    """Validated price points, oldest first; ``dropped`` holds the future-dated points left out."""
+
+    def __init__(self, points=(), dropped=()):
+        super().__init__(points)
+        self.dropped: list[Prices] = list(dropped)
+
+    @property
+    def note(self) -> str | None:
+        """One line for the sync log when points were dropped, else None."""
+        if not self.dropped:
+            return None
+        n = len(self.dropped)
+        return (f"dropped {n} price point{'s' if n != 1 else ''} dated in the future "
+                f"(latest {format_timestamp(max(p.timestamp for p in self.dropped))}, more than "
+                f"{FUTURE_TOLERANCE.total_seconds() / 60:g} min ahead of now)")
+
+
+def parse_price_list(payload: Any, *, now: datetime | None = None,
+                     tolerance: timedelta = FUTURE_TOLERANCE) -> PriceList:
+    """Validate a GET /prices payload; sorted oldest first, duplicates dropped.
+
+    With ``now``, points dated after ``now + tolerance`` are dropped rather than failing the
+    whole list (one bad point should not stop a sync), and listed in ``dropped``.
+    """
     if not isinstance(payload, list):
         raise ValidationError("prices", payload, "expected a list of price points")
     points: dict[datetime, Prices] = {}
@@ -126,7 +154,9 @@ def parse_price_list(payload: Any) -> list[Prices]:
         except ValidationError as e:
             raise ValidationError(f"prices[{i}].{e.field}", e.value, e.reason) from None
         points[p.timestamp] = p
-    return [points[t] for t in sorted(points)]
+    limit = None if now is None else now + tolerance
+    kept = [points[t] for t in sorted(points) if limit is None or t <= limit]
+    return PriceList(kept, [p for t, p in sorted(points.items()) if limit is not None and t > limit])
 
 
 @dataclass(frozen=True)
@@ -188,11 +218,11 @@ class Inventory:
             prefix = f"inventory.{category}.{kind}."
             if not isinstance(item, Mapping):
                 raise ValidationError(prefix.rstrip("."), item, "missing or not an object")
-            power = _number(item, "power", allow_zero=False, prefix=prefix)
+            power = _field(item, "power", prefix=prefix, minimum=MIN_POWER)
             if category == "miners":
-                spec = MachineSpec(name, category, kind, power, hashrate=_number(item, "hashrate", prefix=prefix))
+                spec = MachineSpec(name, category, kind, power, hashrate=_field(item, "hashrate", prefix=prefix))
             else:
-                spec = MachineSpec(name, category, kind, power, tokens=_number(item, "tokens", prefix=prefix))
+                spec = MachineSpec(name, category, kind, power, tokens=_field(item, "tokens", prefix=prefix))
             specs[name] = spec
         return cls(specs)
 
@@ -235,14 +265,14 @@ class Allocation:
 
     def __post_init__(self):
         for name in MACHINE_TYPES:
-            _count({name: getattr(self, name)}, name)
+            object.__setattr__(self, name, _count(name, getattr(self, name)))
 
     @classmethod
     def from_api(cls, data: Any, *, prefix: str = "") -> "Allocation":
         """Parse counts; a field left out counts as 0, as in the API."""
         if not isinstance(data, Mapping):
             raise ValidationError(prefix.rstrip(".") or "allocation", data, "expected a JSON object")
-        return cls(**{n: _count(data, n, prefix=prefix, default=0) for n in MACHINE_TYPES})
+        return cls(**{n: _field(data, n, prefix=prefix, default=0, integer=True) for n in MACHINE_TYPES})
 
     @classmethod
     def from_counts(cls, counts: Mapping[str, Any]) -> "Allocation":
@@ -315,17 +345,16 @@ class SiteStatus:
             raise ValidationError("power", power_block, "missing or not an object")
         if not isinstance(revenue_block, Mapping):
             raise ValidationError("revenue", revenue_block, "missing or not an object")
-        power = {n: _number(power_block, n, prefix="power.") if n in power_block else 0.0 for n in MACHINE_TYPES}
-        revenue = {n: _number(revenue_block, n, prefix="revenue.") if n in revenue_block else 0.0
-                   for n in MACHINE_TYPES}
+        power = {n: _field(power_block, n, prefix="power.", default=0.0) for n in MACHINE_TYPES}
+        revenue = {n: _field(revenue_block, n, prefix="revenue.", default=0.0) for n in MACHINE_TYPES}
         updated = data.get("updated_at")
         return cls(
             allocation=allocation,
             power=power,
             revenue=revenue,
-            total_power_used=_number(data, "total_power_used"),
-            total_power_cost=_number(data, "total_power_cost"),
-            total_revenue=_number(data, "total_revenue"),
+            total_power_used=_field(data, "total_power_used"),
+            total_power_cost=_field(data, "total_power_cost"),
+            total_revenue=_field(data, "total_revenue"),
             updated_at=parse_timestamp(updated, "updated_at") if updated else None,
         )
 
@@ -344,17 +373,22 @@ class SiteStatus:
 
 @dataclass(frozen=True)
 class Site:
+    """GET /sites: the site's name (outside text, redacted and cut) and power limit in W.
+
+    Other fields the server sends (id, created_at, …) are not kept: nothing reads them,
+    and outside data that is not kept needs no cleaning.
+    """
+
     name: str
     power: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_api(cls, data: Any) -> "Site":
         if not isinstance(data, Mapping):
             raise ValidationError("site", data, "expected a JSON object")
-        name = data.get("name")
-        if not isinstance(name, str) or not name:
-            raise ValidationError("name", name, "expected a site name")
-        power = _number(data, "power", allow_zero=False)
-        extra = {k: v for k, v in data.items() if k not in ("name", "power", "api_key")}
-        return cls(name=name, power=power, extra=extra)
+        raw = data.get("name")
+        name = safe(raw, MAX_NAME) if isinstance(raw, str) else ""
+        if not name:
+            raise ValidationError("name", raw, "expected a site name")
+        power = _field(data, "power", minimum=MIN_POWER)
+        return cls(name=name, power=power)

@@ -19,6 +19,7 @@ from .errors import ValidationError
 
 MAX_VALUE = 1e12  # far beyond any real price, power in W, count or output; products stay finite
 MAX_COUNT = 1_000_000  # machines of one type: far beyond any site
+_FLOAT_INT = 2**1023  # ints beyond this overflow float(); they are out of every bound anyway
 
 
 @lru_cache(maxsize=64)
@@ -29,8 +30,7 @@ def _adapter(integer: bool, lo: float | None, hi: float, gt: bool) -> TypeAdapte
     return TypeAdapter(Annotated[float, Field(strict=False, allow_inf_nan=False, le=hi, **bounds)])
 
 
-def _reason(error: _PydanticError, integer: bool, lo: float | None, hi: float, gt: bool) -> str:
-    kind = error.errors()[0].get("type", "")
+def _reason(kind: str, integer: bool, lo: float | None, hi: float, gt: bool) -> str:
     if kind in ("greater_than_equal", "greater_than"):
         return ("must be positive" if gt and lo == 0 else "must not be negative" if lo == 0
                 else f"must be {'above' if gt else 'at least'} {lo:g}")
@@ -74,10 +74,14 @@ def check(name: str, value: Any, *, minimum: float | None = 0.0, maximum: float 
         if isinstance(value, float) and value.is_integer():
             value = int(value)
     hi = min(maximum, MAX_COUNT) if integer and maximum == MAX_VALUE else maximum
+    if not integer and type(value) is int and abs(value) > _FLOAT_INT:  # no float can hold it
+        kind = "less_than_equal" if value > 0 else "greater_than_equal" if minimum is not None else "finite_number"
+        raise ValidationError(name, value, _reason(kind, integer, minimum, hi, positive))
     adapter = _adapter(integer, minimum, hi, positive)
     try:
         if isinstance(value, str) and not text:
-            raise ValidationError(name, value, "expected a number")
+            raise ValidationError(name, value, _reason("", integer, minimum, hi, positive))
         return adapter.validate_python(value)
     except _PydanticError as e:
-        raise ValidationError(name, value, _reason(e, integer, minimum, hi, positive)) from None
+        kind = e.errors()[0].get("type", "")
+        raise ValidationError(name, value, _reason(kind, integer, minimum, hi, positive)) from None

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BacktestInputError
+from .numbers import MAX_VALUE
 from .vocabulary import PRICE_COLUMNS
 
 NO_DATA = "no price data in the chosen window"
@@ -58,7 +59,7 @@ def read_prices_csv(path_or_buffer: str | Path | IO) -> pd.DataFrame:
     for col in PRICE_COLUMNS:
         s = raw[col].str.strip()
         num = pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
-        bad = ~np.isfinite(num) | (num < 0)
+        bad = ~np.isfinite(num) | (num < 0) | (num > MAX_VALUE)
         if bad.any():
             r = int(np.argmax(bad))
             value = s.iloc[r]
@@ -68,6 +69,8 @@ def read_prices_csv(path_or_buffer: str | Path | IO) -> pd.DataFrame:
                 reason = "not a number"
             elif not math.isfinite(num[r]):
                 reason = "not a finite number"
+            elif num[r] > MAX_VALUE:
+                reason = f"is too large (at most {MAX_VALUE:,.0f})"
             else:
                 reason = "must not be negative"
             raise _csv_error(r + 1, col, reason, value)

@@ -1,5 +1,6 @@
 """Shared fixtures: isolated DB and secrets for every test, the simulator in process and
-over real HTTP, a client wired to it with instant retries, and a misbehaving server."""
+over real HTTP, a client wired to it with instant retries, the fake MARA server with its
+faults (``faultserver.py``) and clients of it that record their retry waits."""
 
 from __future__ import annotations
 
@@ -67,9 +68,37 @@ def client(sim_server):
 
 @pytest.fixture
 def fault_server():
+    """The suite's one fake MARA server (``faultserver.py``), demo key, fixed clock, no faults yet."""
     s = FaultServer()
     yield s
     s.stop()
+
+
+class Sleeps(list):
+    """A client's ``sleep`` that records the waits between attempts instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def make_client(fault_server):
+    """``make_client(key=DEMO_KEY, **kw) -> (client, sleeps)``: clients of the fault server whose
+    retry waits are recorded, not waited (3 attempts, 0.25 s backoff, 2 s timeout unless given)."""
+    made = []
+
+    def make(key: str | None = DEMO_KEY, **kw):
+        kw.setdefault("retries", 3)
+        kw.setdefault("backoff", 0.25)
+        kw.setdefault("timeout", 2.0)
+        sleeps = kw.pop("sleep", None) or Sleeps()
+        client = MaraClient(fault_server.url, key, sleep=sleeps, **kw)
+        made.append(client)
+        return client, sleeps
+
+    yield make
+    for client in made:
+        client.close()
 
 
 @pytest.fixture

@@ -1,49 +1,60 @@
 """Fault matrix: every way the MARA source can misbehave, against every surface that reads it.
 
-A small misbehaving MARA-compatible server (below) first serves good data, then one
-fault. Each cell checks what a user relies on when the source breaks: no traceback,
-a clear message, the last good data still shown, nothing invalid stored, no deploy
-sent unless a valid allocation was deliberately deployed.
+The suite's fake MARA server (``faultserver.py``: the simulator over HTTP) first serves
+good data, then moves on an hour and misbehaves in one way. Each cell checks what a user
+relies on when the source breaks: no traceback, a clear message, the last good data still
+shown, nothing invalid stored, no deploy sent unless a valid allocation was deliberately
+deployed. The page cells are ``slow`` (an AppTest each); sync and the CLI meet every
+fault, the hostile answers included, in the fast tier.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import threading
+import random
 import time
-from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime
 
 import pytest
 import streamlit as st
 
-from faultserver import send
-from optera.models import DEFAULT_INVENTORY, MACHINE_TYPES
+from faultserver import FaultServer
+from optera.sim.prices import STEP
 
 KEY = "fault-test-key"
-START = datetime(2025, 6, 21, 12, 0)
+START = datetime(2025, 6, 21, 12, 0)  # the real day's first point: the simulator serves nothing earlier
 GOOD_POINTS = 48   # served in good mode
 FAULT_POINTS = 60  # served in fault mode: the good ones plus 12 newer ones
+GOOD_NOW = START + (GOOD_POINTS - 1) * STEP
+FAULT_NOW = START + (FAULT_POINTS - 1) * STEP
 CLIENT_TIMEOUT = 0.5
+CLIENT_DEADLINE = 1.0
 SLOW_SECONDS = 1.5
+_MODEL = None
 
 
 def price_point(i: int) -> dict:
-    """Deterministic, valid prices for the i-th 5-minute point."""
-    return {
-        "timestamp": (START + timedelta(minutes=5 * i)).isoformat(),
-        "energy_price": round(0.6 + 0.2 * math.sin(i / 7), 6),
-        "hash_price": round(1.4 + 0.3 * math.cos(i / 5), 6),
-        "token_price": round(0.8 + 0.25 * math.sin(i / 3), 6),
-    }
+    """The i-th 5-minute point the simulator serves (the real day from 12:00)."""
+    global _MODEL
+    if _MODEL is None:
+        from optera.sim.prices import PriceModel
+
+        _MODEL = PriceModel()
+    return _MODEL.point(START + i * STEP).to_dict()
 
 
-def newest_first(n: int) -> list[dict]:
-    return [price_point(i) for i in reversed(range(n))]
+def _first(field: str, value):
+    """An edit of GET /prices: the newest point's ``field`` set to ``value`` (None: removed)."""
+    def edit(points):
+        head = {k: v for k, v in points[0].items() if k != field}
+        if value is not None:
+            head[field] = value
+        return [head] + points[1:]
+    return edit
 
 
-# fault -> (description, True if the served data is valid and may be stored)
+# fault -> description
 FAULTS = {
     "timeout": "no answer within the client timeout",
     "500": "internal server error",
@@ -61,143 +72,54 @@ FAULTS = {
     "duplicates": "duplicate timestamps (identical points)",
     "out_of_order": "timestamps in random order",
 }
+# Hostile answers, run against sync and the CLI (the pages meet them through the same sync)
+HOSTILE = {
+    "drip": "every answer one byte at a time: the client's deadline ends it",
+    "huge": "a 40 MB answer on every route",
+    "gzip_bomb": "a 100 KB gzip answer that inflates to 100 MB",
+    "echo_key": "every route fails with the key echoed in the body and a header",
+    "future": "a price point dated in the year 3000 among the new points",
+    "huge_values": "a price of 1e300",
+}
 # Faults whose data is valid after cleaning: the new points may (and should) be stored.
-VALID_DATA = {"duplicates", "out_of_order"}
+VALID_DATA = {"duplicates", "out_of_order", "future"}
 # Faults limited to GET /prices; the site endpoints keep answering, so a deploy may go through.
-PRICES_ONLY = {"nan", "negative", "string", "empty", "duplicates", "out_of_order"}
+PRICES_ONLY = {"nan", "negative", "string", "empty", "duplicates", "out_of_order", "future", "huge_values"}
 
 
-class FaultServer:
-    """A MARA-compatible server on 127.0.0.1 that can be told to misbehave."""
-
-    def __init__(self):
-        self.fault: str | None = None
-        self.requests: list[tuple[str, str]] = []
-        self.allocation = {n: 0 for n in MACHINE_TYPES}
-        self.power = 1_000_000.0
-        self._lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_GET(self):
-                outer._handle(self, "GET")
-
-            def do_PUT(self):
-                outer._handle(self, "PUT")
-
-            def do_POST(self):
-                outer._handle(self, "POST")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @property
-    def puts(self) -> list[tuple[str, str]]:
-        return [r for r in self.requests if r[0] == "PUT"]
-
-    # -- responses -----------------------------------------------------------
-    def _send(self, h, status: int, body, content_type="application/json", headers=None):
-        send(h, status, body if isinstance(body, bytes) else json.dumps(body).encode(), content_type, headers)
-
-    def _status(self) -> dict:
-        p = price_point((FAULT_POINTS if self.fault else GOOD_POINTS) - 1)
-        power = {n: self.allocation[n] * DEFAULT_INVENTORY[n].power for n in MACHINE_TYPES}
-        revenue = {n: self.allocation[n] * (DEFAULT_INVENTORY[n].hashrate * p["hash_price"]
-                                            + DEFAULT_INVENTORY[n].tokens * p["token_price"])
-                   for n in MACHINE_TYPES}
-        used = sum(power.values())
-        return {**self.allocation, "power": power, "revenue": revenue, "total_power_used": used,
-                "total_power_cost": used * p["energy_price"], "total_revenue": sum(revenue.values()),
-                "updated_at": p["timestamp"], "id": 1, "site_id": 1}
-
-    def _handle(self, h, method: str):
-        path = h.path.split("?")[0].rstrip("/")
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
-        with self._lock:
-            self.requests.append((method, path))
-        fault = self.fault
-        if fault == "timeout":
-            time.sleep(SLOW_SECONDS)
-            return self._send(h, 200, newest_first(FAULT_POINTS) if path == "/prices" else {})
-        if fault in ("500", "502", "503"):
-            return self._send(h, int(fault), {"detail": f"upstream says {fault}"})
-        if fault == "429":
-            return self._send(h, 429, {"detail": "slow down"}, headers={"Retry-After": "0"})
-        if fault == "401":
-            return self._send(h, 401, {"detail": "Invalid API key"})
-        if fault == "html":
-            return self._send(h, 200, b"<html><body><h1>Maintenance</h1></body></html>", "text/html")
-        if fault == "truncated":
-            full = json.dumps(newest_first(FAULT_POINTS) if path == "/prices" else self._status()).encode()
-            return self._send(h, 200, full[: len(full) // 2])
-        auth_ok = h.headers.get("X-Api-Key") == KEY
-        if path == "/prices" and method == "GET":
-            return self._send(h, 200, self._prices())
-        if path == "/inventory" and method == "GET":
-            return self._send(h, 200, DEFAULT_INVENTORY.to_api())
-        if path == "/sites" and method == "POST":
-            return self._send(h, 200, {"api_key": KEY, "name": "fault-site", "power": self.power})
-        if not auth_ok:
-            return self._send(h, 401, {"detail": "Invalid API key"})
-        if path == "/sites" and method == "GET":
-            return self._send(h, 200, {"name": "fault-site", "power": self.power, "id": 1})
-        if path == "/machines" and method == "GET":
-            status = self._status()
-            if fault == "missing_fields":
-                status.pop("total_revenue")
-                status.pop("power")
-            return self._send(h, 200, status)
-        if path == "/machines" and method == "PUT":
-            if fault == "missing_fields":
-                return self._send(h, 200, {"id": 1})
-            counts = json.loads(body or b"{}")
-            new = {n: int(counts.get(n, 0)) for n in MACHINE_TYPES}
-            if sum(new[n] * DEFAULT_INVENTORY[n].power for n in MACHINE_TYPES) > self.power:
-                return self._send(h, 400, {"detail": "allocation exceeds the power limit"})
-            self.allocation = new
-            return self._send(h, 200, {**new, "id": 1, "site_id": 1, "updated_at": price_point(0)["timestamp"]})
-        return self._send(h, 404, {"detail": "not found"})
-
-    def _prices(self):
-        fault = self.fault
-        if fault is None:
-            return newest_first(GOOD_POINTS)
-        points = newest_first(FAULT_POINTS)
-        if fault == "missing_fields":
-            del points[0]["token_price"]
-        elif fault == "nan":
-            points[0]["energy_price"] = float("nan")  # json.dumps writes NaN
-        elif fault == "negative":
-            points[0]["energy_price"] = -3.0
-        elif fault == "string":
-            points[0]["hash_price"] = "1.5"
-        elif fault == "empty":
-            return []
-        elif fault == "duplicates":
-            points = points[:1] + points + points[5:8]
-        elif fault == "out_of_order":
-            import random
-
-            random.Random(7).shuffle(points)
-        return points
+def apply_fault(server: FaultServer, fault: str) -> None:
+    """Move the server to the newer points and make it misbehave as ``fault`` says."""
+    server.now = FAULT_NOW
+    every = {"timeout": dict(delay=SLOW_SECONDS), "429": dict(status=429, retry_after=0),
+             "html": dict(html=True), "truncated": dict(truncated=True), "drip": dict(drip=0.02),
+             "huge": dict(huge=40 * 2**20), "gzip_bomb": dict(gzip_bomb=100 * 2**20),
+             "echo_key": dict(status=500, echo_key=True)}
+    prices = {"nan": _first("energy_price", float("nan")),  # json.dumps writes NaN
+              "negative": _first("energy_price", -3.0), "string": _first("hash_price", "1.5"),
+              "huge_values": _first("token_price", 1e300), "empty": lambda points: [],
+              "duplicates": lambda points: points[:1] + points + points[5:8],
+              "out_of_order": lambda points: random.Random(7).sample(points, len(points)),
+              "future": lambda points: [{**points[0], "timestamp": "3000-01-01T00:00:00"}] + points}
+    if fault in every:
+        server.set("*", **every[fault])
+    elif fault in ("500", "502", "503", "401"):
+        server.set("*", status=int(fault))
+    elif fault in prices:
+        server.set("/prices", edit=prices[fault])
+    elif fault == "missing_fields":
+        server.set("/prices", edit=_first("token_price", None))
+        server.set("/machines", "GET",
+                   edit=lambda s: {k: v for k, v in s.items() if k not in ("total_revenue", "power")})
+        server.set("/machines", "PUT", body={"id": 1})
+    else:
+        raise AssertionError(fault)
 
 
 # -- fixtures ----------------------------------------------------------------------
 
 @pytest.fixture
 def server():
-    s = FaultServer()
+    s = FaultServer(key=KEY, now=GOOD_NOW)
     yield s
     s.stop()
 
@@ -207,8 +129,8 @@ def _fast_client(settings):
     from optera.mara import MaraClient
 
     key = settings.mara_api_key.get() if settings.mara_api_key else None
-    return MaraClient(settings.base_url, key, timeout=CLIENT_TIMEOUT, retries=1, backoff=0.0,
-                      sleep=lambda _s: None)
+    return MaraClient(settings.base_url, key, timeout=CLIENT_TIMEOUT, deadline=CLIENT_DEADLINE, retries=1,
+                      backoff=0.0, sleep=lambda _s: None)
 
 
 @pytest.fixture
@@ -273,14 +195,14 @@ def _assert_store_ok(store, fault, synced: bool = True):
 
 # -- surface 1: sync into a store with good data -------------------------------------
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", list(FAULTS) + list(HOSTILE))
 def test_sync_surface(env, server, fault):
     from optera.config import load_settings
     from optera.sync import sync
 
     _good_sync(server)
     store = _store()
-    server.fault = fault
+    apply_fault(server, fault)
     result = sync(_fast_client(load_settings()), store)
     _assert_store_ok(store, fault)
     if fault in VALID_DATA:
@@ -310,7 +232,7 @@ CLI_COMMANDS = {
 
 
 @pytest.mark.parametrize("command", list(CLI_COMMANDS))
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", list(FAULTS) + list(HOSTILE))
 def test_cli_surface(env, server, capsys, fault, command):
     from optera.cli import main
 
@@ -319,7 +241,7 @@ def test_cli_surface(env, server, capsys, fault, command):
     # make the stored sync look old, so commands that sync when stale really hit the fault
     store.db.execute("update sync_log set at = '2000-01-01T00:00:00'")
     store.db.conn.commit()
-    server.fault = fault
+    apply_fault(server, fault)
     code = main(CLI_COMMANDS[command])
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
@@ -394,6 +316,7 @@ def _wait_for_sync(store, before: int, seconds: float = 20.0) -> None:
     assert _sync_count(store) > before, "the background sync never finished"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", list(PAGES))
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_page_surface(env, server, fault, page):
@@ -404,7 +327,7 @@ def test_page_surface(env, server, fault, page):
     store = _store()
     store.db.execute("update sync_log set at = '2000-01-01T00:00:00'")  # stale: opening the app syncs
     store.db.conn.commit()
-    server.fault = fault
+    apply_fault(server, fault)
     syncs = _sync_count(store)
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.run()  # the app opens on the Overview at once; its sync meets the fault in the background
@@ -442,7 +365,8 @@ def test_page_surface(env, server, fault, page):
 
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", list(FAULTS) + list(HOSTILE))
 def test_refresh_now_surface(env, server, fault):
     """After a good first view, the source breaks and the user presses Refresh now."""
     from streamlit.testing.v1 import AppTest
@@ -451,7 +375,7 @@ def test_refresh_now_surface(env, server, fault):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert _store().price_count() == GOOD_POINTS
-    server.fault = fault
+    apply_fault(server, fault)
     n_requests = len(server.requests)
     at.sidebar.button(key="refresh_now").click().run()
     assert not at.exception, [e.value for e in at.exception]

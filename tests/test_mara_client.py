@@ -19,19 +19,6 @@ from optera.sim.prices import PriceModel
 from faultserver import FIXED_NOW
 
 
-class Sleeps(list):
-    def __call__(self, seconds):
-        self.append(seconds)
-
-
-def fault_client(server, key=DEMO_KEY, **kw):
-    kw.setdefault("retries", 3)
-    kw.setdefault("backoff", 0.25)
-    kw.setdefault("timeout", 2.0)
-    sleeps = kw.pop("sleep", None) or Sleeps()
-    return MaraClient(server.url, key, sleep=sleeps, **kw), sleeps
-
-
 # -- every endpoint against the simulator over HTTP -----------------------------------
 
 def test_prices_oldest_first_and_equal_to_the_model(client, sim_server):
@@ -89,8 +76,8 @@ def test_wrong_key_is_auth_error_without_the_key(sim_server):
     assert c.get_prices()  # unauthenticated calls still work
 
 
-def test_no_key_is_a_clear_auth_error_without_a_request(fault_server):
-    c, _ = fault_client(fault_server, key=None)
+def test_no_key_is_a_clear_auth_error_without_a_request(fault_server, make_client):
+    c, _ = make_client(key=None)
     with pytest.raises(AuthError, match="No MARA API key"):
         c.get_site()
     assert fault_server.count() == 0
@@ -116,9 +103,9 @@ def test_settings_choose_the_source(tmp_path):
 
 # -- error paths against the fault server ---------------------------------------------
 
-def test_timeout_is_retried_then_unavailable(fault_server):
+def test_timeout_is_retried_then_unavailable(fault_server, make_client):
     fault_server.set("/prices", delay=0.6)
-    c, sleeps = fault_client(fault_server, timeout=0.2, retries=2, backoff=0.5)
+    c, sleeps = make_client(timeout=0.2, retries=2, backoff=0.5)
     with pytest.raises(UnavailableError) as info:
         c.get_prices()
     assert "could not be reached after 2 attempts" in info.value.message
@@ -126,34 +113,34 @@ def test_timeout_is_retried_then_unavailable(fault_server):
     assert sleeps == [0.5]
 
 
-def test_5xx_then_success(fault_server):
+def test_5xx_then_success(fault_server, make_client):
     fault_server.set("/prices", status=503, fail_times=2)
-    c, sleeps = fault_client(fault_server, backoff=0.25)
+    c, sleeps = make_client(backoff=0.25)
     prices = c.get_prices()
     assert prices[-1].timestamp == datetime(2025, 6, 21, 21, 5)
     assert fault_server.count("/prices") == 3
     assert sleeps == [0.25, 0.5]  # exponential backoff
 
 
-def test_5xx_exhausted(fault_server):
+def test_5xx_exhausted(fault_server, make_client):
     fault_server.set("/machines", status=502)
-    c, sleeps = fault_client(fault_server)
+    c, sleeps = make_client()
     with pytest.raises(UnavailableError) as info:
         c.get_status()
     assert info.value.message.startswith("The MARA API is unavailable after 3 attempts: 502 injected 502")
     assert fault_server.count("/machines") == 3 and len(sleeps) == 2
 
 
-def test_429_honours_retry_after(fault_server):
+def test_429_honours_retry_after(fault_server, make_client):
     fault_server.set("/inventory", status=429, retry_after=7, fail_times=1)
-    c, sleeps = fault_client(fault_server, backoff=0)
+    c, sleeps = make_client(backoff=0)
     assert c.get_inventory() == DEFAULT_INVENTORY
     assert sleeps == [7.0]
 
 
-def test_429_retry_after_is_capped_and_exhaustion_is_rate_limited(fault_server):
+def test_429_retry_after_is_capped_and_exhaustion_is_rate_limited(fault_server, make_client):
     fault_server.set("/prices", status=429, retry_after=3600)
-    c, sleeps = fault_client(fault_server, retries=2)
+    c, sleeps = make_client(retries=2, deadline=120)
     with pytest.raises(RateLimitedError) as info:
         c.get_prices()
     assert sleeps == [30.0]
@@ -168,26 +155,26 @@ def test_connection_refused_is_unavailable(tmp_path):
     assert info.value.unreachable and "127.0.0.1:9" in info.value.message
 
 
-def test_html_instead_of_json(fault_server):
+def test_html_instead_of_json(fault_server, make_client):
     fault_server.set("/prices", html=True)
-    c, _ = fault_client(fault_server)
+    c, _ = make_client()
     with pytest.raises(BadResponseError) as info:
         c.get_prices()
     assert "not valid JSON" in info.value.message and "HTML" in info.value.message
     assert fault_server.count("/prices") == 1  # a 200 with junk is not retried
 
 
-def test_html_error_page_is_summarised(fault_server):
+def test_html_error_page_is_summarised(fault_server, make_client):
     fault_server.set("/prices", html=True, status=504)
-    c, _ = fault_client(fault_server, retries=1)
+    c, _ = make_client(retries=1)
     with pytest.raises(UnavailableError) as info:
         c.get_prices()
     assert "504 an HTML page" in info.value.message and "<html" not in info.value.message
 
 
-def test_truncated_json(fault_server):
+def test_truncated_json(fault_server, make_client):
     fault_server.set("/machines", truncated=True)
-    c, _ = fault_client(fault_server)
+    c, _ = make_client()
     with pytest.raises(BadResponseError, match="not valid JSON"):
         c.get_status()
 
@@ -205,7 +192,7 @@ def good_points(n=4):
     ("timestamp", "yesterday-ish", "prices[3].timestamp: not an ISO-8601 timestamp"),
     ("token_price", None, "prices[3].token_price: missing field"),
 ])
-def test_bad_price_fields_are_named(fault_server, field, value, needle):
+def test_bad_price_fields_are_named(fault_server, make_client, field, value, needle):
     points = good_points()
     if value is None:
         del points[3][field]
@@ -213,43 +200,43 @@ def test_bad_price_fields_are_named(fault_server, field, value, needle):
         points[3][field] = value
     # json.dumps writes NaN/Infinity, as a sloppy server would
     fault_server.set("/prices", body=points)
-    c, _ = fault_client(fault_server)
+    c, _ = make_client()
     with pytest.raises(BadResponseError) as info:
         c.get_prices()
     assert needle in info.value.message
 
 
-def test_missing_status_field(fault_server):
+def test_missing_status_field(fault_server, make_client):
     fault_server.set("/machines", body={"air_miners": 1, "power": {}, "revenue": {}, "total_power_used": 3500,
                                         "total_power_cost": 1.0})
-    c, _ = fault_client(fault_server)
+    c, _ = make_client()
     with pytest.raises(BadResponseError, match="field total_revenue: missing field"):
         c.get_status()
 
 
-def test_non_list_prices_and_bad_inventory(fault_server):
+def test_non_list_prices_and_bad_inventory(fault_server, make_client):
     fault_server.set("/prices", body={"prices": []})
     fault_server.set("/inventory", body={"miners": {}})
-    c, _ = fault_client(fault_server)
+    c, _ = make_client()
     with pytest.raises(BadResponseError, match="expected a list"):
         c.get_prices()
     with pytest.raises(BadResponseError, match="inventory.miners.air"):
         c.get_inventory()
 
 
-def test_duplicates_and_disorder_are_cleaned(fault_server):
+def test_duplicates_and_disorder_are_cleaned(fault_server, make_client):
     points = good_points(5)
     fault_server.set("/prices", body=[points[3], points[0], points[3], points[4], points[1], points[2]])
-    c, _ = fault_client(fault_server)
+    c, _ = make_client()
     got = c.get_prices()
     assert [p.energy_price for p in got] == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
-def test_key_echoed_by_the_server_is_redacted(fault_server):
+def test_key_echoed_by_the_server_is_redacted(fault_server, make_client):
     secret = "sk-echo-me-456"
     fault_server.set("/sites", status=400, body={"detail": f"site for key {secret} is suspended"})
     fault_server.set("/machines", status=500, body={"detail": f"crash with {secret}"})
-    c, _ = fault_client(fault_server, key=secret)
+    c, _ = make_client(key=secret)
     for call in (c.get_site, c.get_status):
         with pytest.raises(SourceError) as info:
             call()
@@ -258,8 +245,8 @@ def test_key_echoed_by_the_server_is_redacted(fault_server):
     assert secret not in err.server_message
 
 
-def test_key_sent_only_on_authenticated_calls(fault_server):
-    c, _ = fault_client(fault_server)
+def test_key_sent_only_on_authenticated_calls(fault_server, make_client):
+    c, _ = make_client()
     c.get_prices()
     c.get_site()
     sent = {(m, p): h for m, p, h in fault_server.requests}
@@ -268,9 +255,9 @@ def test_key_sent_only_on_authenticated_calls(fault_server):
     assert lower[("GET", "/sites")]["x-api-key"] == DEMO_KEY
 
 
-def test_post_sites_is_not_retried_on_5xx(fault_server):
+def test_post_sites_is_not_retried_on_5xx(fault_server, make_client):
     fault_server.set("/sites", status=500)
-    c, _ = fault_client(fault_server)
+    c, _ = make_client()
     with pytest.raises(UnavailableError):
         c.create_site("x")
     assert fault_server.count("/sites") == 1

@@ -7,8 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from optera.models import (DEFAULT_INVENTORY, MACHINE_TYPES, Allocation, Inventory, Prices, Site, SiteStatus,
-                           ValidationError, parse_price_list, parse_timestamp)
+from optera import redaction
+from optera.models import (DEFAULT_INVENTORY, MACHINE_TYPES, MAX_NAME, Allocation, Inventory, Prices, Site,
+                           SiteStatus, ValidationError, parse_price_list, parse_timestamp)
+from optera.numbers import MAX_COUNT
 
 GOOD = {"timestamp": "2025-06-21T13:00:00", "energy_price": 0.73, "hash_price": 1.5, "token_price": 0.85}
 
@@ -26,7 +28,9 @@ def test_prices_from_api_roundtrip():
     ("token_price", -0.01, "negative"),
     ("energy_price", "0.7", "expected a number"),
     ("energy_price", True, "expected a number"),
-    ("hash_price", None, "expected a number"),
+    ("hash_price", None, "missing value"),
+    ("hash_price", 2e12, "too large"),
+    ("energy_price", 10**400, "too large"),
     ("timestamp", "21/06/2025 13:00", "ISO-8601"),
     ("timestamp", 1750510800, "ISO-8601"),
 ])
@@ -117,6 +121,62 @@ def test_site_status():
 
 def test_site():
     s = Site.from_api({"name": "x", "power": 1_000_000, "api_key": "k", "id": 3})
-    assert s.power == 1_000_000 and "api_key" not in s.extra and s.extra == {"id": 3}
+    assert s == Site("x", 1_000_000)
     with pytest.raises(ValidationError, match="power"):
         Site.from_api({"name": "x", "power": 0})
+
+
+def test_site_name_is_outside_text_redacted_then_cut():
+    key = "site-key-0123456789abcdef"
+    redaction.remember(key)
+    long = "north " * 30 + key
+    s = Site.from_api({"name": f"{key} (main)", "power": 5e5})
+    assert key not in s.name and "********" in s.name
+    cut = Site.from_api({"name": "n" * 95 + key, "power": 5e5}).name
+    assert len(cut) <= MAX_NAME and "0123" not in cut  # redacted before the cut, so no piece of it survives
+    assert len(Site.from_api({"name": long, "power": 5e5}).name) == MAX_NAME
+    with pytest.raises(ValidationError, match="name"):
+        Site.from_api({"name": "   ", "power": 5e5})
+
+
+@pytest.mark.parametrize("where,value,needle", [
+    (("miners", "air", "power"), 1e-300, "inventory.miners.air.power: must be at least 1"),
+    (("miners", "air", "power"), 0.5, "must be at least 1"),
+    (("inference", "gpu", "tokens"), 1e13, "inventory.inference.gpu.tokens: is too large"),
+    (("miners", "hydro", "hashrate"), float("inf"), "finite"),
+])
+def test_inventory_specs_in_range(where, value, needle):
+    bad = DEFAULT_INVENTORY.to_api()
+    bad[where[0]][where[1]][where[2]] = value
+    with pytest.raises(ValidationError, match=needle):
+        Inventory.from_api(bad)
+
+
+def test_counts_are_bounded_everywhere():
+    assert Allocation(gpu_compute=MAX_COUNT).gpu_compute == MAX_COUNT
+    assert type(Allocation.from_api({"gpu_compute": 2.0}).gpu_compute) is int
+    for build in (lambda: Allocation(air_miners=10**18), lambda: Allocation.from_api({"air_miners": 10**30}),
+                  lambda: SiteStatus.from_api(status_payload(asic_compute=MAX_COUNT + 1))):
+        with pytest.raises(ValidationError, match="too large"):
+            build()
+    with pytest.raises(ValidationError, match="total_revenue: is too large"):
+        SiteStatus.from_api(status_payload(total_revenue=1e300))
+    with pytest.raises(ValidationError, match="power.air_miners"):
+        SiteStatus.from_api(status_payload(power={"air_miners": -1}))
+
+
+def test_future_points_are_dropped_and_said():
+    now = datetime(2025, 6, 21, 13, 2)
+    points = [GOOD, {**GOOD, "timestamp": "2025-06-21T13:10:00"},  # within the 10-minute tolerance
+              {**GOOD, "timestamp": "2025-06-21T13:15:00"}, {**GOOD, "timestamp": "3000-01-01T00:00:00"}]
+    got = parse_price_list(points, now=now)
+    assert [p.timestamp for p in got] == [datetime(2025, 6, 21, 13), datetime(2025, 6, 21, 13, 10)]
+    assert [p.timestamp.year for p in got.dropped] == [2025, 3000]
+    assert "dropped 2 price points dated in the future" in got.note and "3000-01-01" in got.note
+    assert parse_price_list(points[:1], now=now).note is None
+    assert len(parse_price_list(points)) == 4  # without a clock nothing is judged
+
+
+def test_timestamps_out_of_range_are_validation_errors():
+    with pytest.raises(ValidationError, match="out of the range of dates"):
+        parse_timestamp("9999-12-31T23:59:59-01:00")

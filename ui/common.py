@@ -14,7 +14,6 @@ from optera.config import SIMULATOR_URL, load_settings
 from optera.errors import ConfigError, DatabaseCorruptError, StorageError
 from optera.redaction import plain
 from optera.service import SYNC_INTERVAL, Service, recover_database
-from optera.units import Money
 from optera.vocabulary import GLOSSARY
 
 
@@ -44,9 +43,18 @@ def get_service() -> Service:
         st.stop()
 
 
+NARROW_CSS = """<style>
+@media (max-width: 1000px) {
+  section[data-testid="stSidebar"] { width: 210px !important; min-width: 210px !important; }
+  [data-testid="stMetricValue"] { font-size: 1.9rem; }
+}
+</style>"""
+
+
 def sidebar() -> Service:
     """The sidebar every page starts with: source, freshness, refresh, live sync, what the numbers mean."""
     svc = get_service()
+    st.html(NARROW_CSS)
     with st.sidebar:
         st.markdown("**Data source**")
         st.caption(plain(svc.settings.source_label))
@@ -106,8 +114,12 @@ def caps_notice(svc: Service, where: str) -> None:
         st.rerun()
 
 
-def money(svc: Service) -> Money:
-    return svc.money
+def row(gap: str = "medium"):
+    """A row that wraps onto the next line when the page is narrow (metrics, buttons)."""
+    return st.container(horizontal=True, wrap=True, gap=gap)
+
+
+METRIC_WIDTH = 200  # px: wide enough for "$16.2M" and its delta; four fit at 1,440 px, two at 800 px
 
 
 def show_table(frame: pd.DataFrame, *, hide_index: bool = True, percent: tuple[str, ...] = (),
@@ -138,5 +150,5 @@ def csv_bytes(frame: pd.DataFrame, decimals: int = 6) -> bytes:
 
 
 def download(frame: pd.DataFrame, label: str, name: str, decimals: int = 6) -> None:
-    st.download_button(f"Download {label} (CSV)", csv_bytes(frame, decimals), file_name=f"{name}.csv",
+    st.download_button(f"{label} (CSV)", csv_bytes(frame, decimals), file_name=f"{name}.csv",
                        mime="text/csv", key=f"dl_{name}", icon=":material/download:")

@@ -19,7 +19,7 @@ from optera.redaction import plain
 from optera.units import pct
 from optera.vocabulary import LABELS, LOWER, PRICE_COLUMNS, PRICE_LABELS, STAT_LABELS, STRATEGY_LABELS
 from ui import whatif
-from ui.common import caps_notice, download, show_table, sidebar, simulator_banner
+from ui.common import METRIC_WIDTH, caps_notice, download, row, show_table, sidebar, simulator_banner
 
 svc = sidebar()
 st.title("Intel")
@@ -73,15 +73,18 @@ def bitcoin():
         st.warning("No bitcoin data is available: the live source failed and the shipped history could not be read.")
         return market, None
     m = btc_metrics(market)
-    c = st.columns(4)
-    c[0].metric("Price (USD)", f"{m['price']:,.0f}", help=f"As of {m['price_time']:%Y-%m-%d %H:%M} UTC")
-    c[1].metric("24 h change", pct(m.get("change_24h"), 2, signed=True), help=m.get("change_24h_basis"))
-    c[2].metric("Below the peak", pct(m["drawdown"] and abs(m["drawdown"])),
-                help=f"Peak {m['peak']:,.0f} USD on {m['peak_date']:%Y-%m-%d}")
-    c[3].metric("30-day volatility", pct(m["volatility_30d"]), help="Annualised, from daily log returns")
+    with row():
+        st.metric("Price (USD)", f"{m['price']:,.0f}", f"as of {m['price_time']:%Y-%m-%d}", delta_color="off",
+                  delta_arrow="off", width=METRIC_WIDTH)
+        st.metric("24 h change", pct(m.get("change_24h"), 2, signed=True), help=m.get("change_24h_basis"),
+                  width=METRIC_WIDTH)
+        st.metric("Below the peak", pct(m["drawdown"] and abs(m["drawdown"])), width=METRIC_WIDTH,
+                  help=f"Peak {m['peak']:,.0f} USD on {m['peak_date']:%Y-%m-%d}")
+        st.metric("30-day volatility", pct(m["volatility_30d"]), help="Annualised, from daily log returns",
+                  width=METRIC_WIDTH)
     daily = market.daily.loc[market.daily.index >= market.daily.index[-1] - pd.Timedelta(days=365)]
     st.plotly_chart(charts.btc_figure(daily, moving_averages(daily)), width="stretch", key="intel_btc")
-    download(market.daily, "bitcoin daily history", "btc_daily", decimals=2)
+    download(market.daily, "Bitcoin daily history", "btc_daily", decimals=2)
     return market, m
 
 
@@ -142,10 +145,11 @@ def profitability(prices: pd.DataFrame):
     stats = stats.rename(columns=STAT_LABELS)
     with right:
         show_table(stats.reset_index(names="Price (per period)"), percent=(STAT_LABELS["change_pct"],), decimals=4)
-    download(per_kw.add_suffix(" profit per kW").rename(columns=LABELS).join(
-        be.rename(columns=lambda c: f"{LABELS[c]} break-even energy price")), "profitability", "profitability")
-    download(stats.reset_index(names="price"), "summary statistics", "summary_stats")
-    download(hourly.rename(columns=LABELS), "profit by hour of day", "hourly_profile")
+    with row(gap="small"):
+        download(per_kw.rename(columns=lambda c: f"{LABELS[c]} profit per kW").join(
+            be.rename(columns=lambda c: f"{LABELS[c]} break-even energy price")), "Profitability", "profitability")
+        download(stats.reset_index(names="price"), "Summary statistics", "summary_stats")
+        download(hourly.rename(columns=LABELS), "Profit by hour of day", "hourly_profile")
     return share, best
 
 
@@ -154,7 +158,7 @@ def correlations(prices: pd.DataFrame, market) -> None:
     if not corr.matrix.empty:
         st.plotly_chart(charts.heatmap_figure(corr.matrix, "Correlations (daily)"), width="stretch", key="intel_corr")
         st.caption(corr.message)
-        download(corr.matrix, "correlations", "correlations", decimals=4)
+        download(corr.matrix, "Correlations", "correlations", decimals=4)
     else:
         btc_end = f"; the bitcoin data ends {market.as_of:%Y-%m-%d}" if market.as_of else ""
         st.caption(f"No correlation with bitcoin: {corr.message} (the window runs {prices.index[0]:%Y-%m-%d} to "
@@ -190,9 +194,10 @@ def backtests(prices: pd.DataFrame) -> None:
     show_table(table, percent=("Share of the optimum",), decimals=0)
     st.plotly_chart(charts.strategies_figure(cumulative, "Cumulative profit of each strategy", money.unit),
                     width="stretch", key="intel_strategies")
-    download(cumulative.rename(columns=STRATEGY_LABELS), "cumulative profit by strategy", "backtest_cumulative",
-             decimals=2)
-    download(table, "strategy summary", "backtest", decimals=4)
+    with row(gap="small"):
+        download(cumulative.rename(columns=STRATEGY_LABELS), "Cumulative profit by strategy", "backtest_cumulative",
+                 decimals=2)
+        download(table, "Strategy summary", "backtest", decimals=4)
 
 
 def forecast(last) -> None:
@@ -205,11 +210,11 @@ def forecast(last) -> None:
     except ValueError as e:  # too little history (InputError is a ValueError too)
         st.info(f"No forecast yet: {plain(str(e))}")
         return
-    cols = st.columns(3)
     recent = week.iloc[-72:]
-    for col, name in zip(cols, PRICE_COLUMNS):
-        col.plotly_chart(charts.forecast_figure(recent[name], fc.frame[name], PRICE_LABELS[name],
-                                                charts.COLORS[name]), width="stretch", key=f"intel_fc_{name}")
+    with row(gap="small"):
+        for name in PRICE_COLUMNS:
+            st.plotly_chart(charts.forecast_figure(recent[name], fc.frame[name], PRICE_LABELS[name],
+                                                   charts.COLORS[name]), width=380, key=f"intel_fc_{name}")
     st.caption(plain(fc.message))
     errors = fc.errors.rename(index=PRICE_LABELS, columns={
         "model_mae": "Model error (MAE)", "model_mape": "Model error (%)", "naive_mae": "Naive error (MAE)",
@@ -217,12 +222,14 @@ def forecast(last) -> None:
         "beats_naive": "Beats naive"})
     show_table(errors.reset_index(names="Price"), percent=("Model error (%)", "Naive error (%)", "Interval coverage"),
                decimals=4)
-    download(errors.reset_index(names="price"), "forecast errors", "forecast_errors", decimals=6)
-    if st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:"):
+    with row(gap="small"):
+        use = st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:")
+        download(errors.reset_index(names="price"), "Forecast errors", "forecast_errors", decimals=6)
+        download(pd.concat({PRICE_LABELS[n]: fc.frame[n] for n in PRICE_COLUMNS}, axis=1), "Forecast", "forecast")
+    if use:
         st.session_state["forecast.preset"] = fc.as_whatif
         whatif.apply(fc.as_whatif)
         st.switch_page("views/optimizer.py")
-    download(pd.concat({PRICE_LABELS[n]: fc.frame[n] for n in PRICE_COLUMNS}, axis=1), "forecast", "forecast")
 
 
 def brief(metrics_, share, best, prices) -> None:

@@ -17,7 +17,7 @@ from optera.units import power as kw
 from optera.vocabulary import LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS
 from ui import deploy as deploy_ui
 from ui import whatif
-from ui.common import show_table, sidebar
+from ui.common import METRIC_WIDTH, row, show_table, sidebar
 
 svc = sidebar()
 st.title("Optimizer")
@@ -97,14 +97,13 @@ def _curve(hash_price: float, token_price: float, power_limit: float, constraint
 def what_if_and_optimum() -> None:
     with st.container(border=True):
         values = whatif.inputs(latest, site_limit, _history_max)
-        left, mid, right = st.columns([6, 1.4, 1.6], vertical_alignment="center")
-        left.markdown(values.describe())
-        mid.button("Reset to latest", on_click=whatif.reset, icon=":material/restart_alt:", disabled=values.is_live,
-                   width="stretch")
-        preset = st.session_state.get("forecast.preset")
-        if preset:
-            right.button("Use 1-hour forecast", on_click=whatif.apply, args=(preset,), icon=":material/query_stats:",
-                         help="The Intel page's forecast at its horizon", width="stretch")
+        st.markdown(values.describe())
+        with row(gap="small"):
+            st.button("Reset to latest", on_click=whatif.reset, icon=":material/restart_alt:", disabled=values.is_live)
+            preset = st.session_state.get("forecast.preset")
+            if preset:
+                st.button("Use 1-hour forecast", on_click=whatif.apply, args=(preset,), icon=":material/query_stats:",
+                          help="The Intel page's forecast at its horizon")
     with st.expander("Constraints", expanded=False, icon=":material/tune:"):
         constraints = constraint_inputs()
     active = constraints.describe()
@@ -127,19 +126,20 @@ def show_optimum(prices: Prices, power_limit: float, constraints: Constraints, w
     ex = explain(solution, prices, power_limit, constraints, current, inventory, money=money)
     now_profit = current.profit(prices, inventory)
     delta = solution.profit - now_profit
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Optimal profit", money.compact(solution.profit), f"{money.compact(delta, signed=True)} vs now",
-              help=f"{money.period(solution.profit)}; {money.day(solution.profit)}")
-    m2.metric("Profit now", money.compact(now_profit), help=f"The site's current allocation at {what}: "
-              f"{money.period(now_profit)}")
-    m3.metric("Power used", kw(solution.power_used), f"of {kw(power_limit)}", delta_color="off", delta_arrow="off")
-    if ex.next_step_kw:
-        m4.metric(f"{kw(ex.next_step_kw * 1000)} more would add", money.compact(ex.next_step_value), "per period",
-                  delta_color="off", delta_arrow="off",
-                  help=f"One more kW alone adds {money.period(ex.value_per_kw)}: machines come in whole units")
-    else:
-        m4.metric("More power would add", money.compact(0.0), "per period", delta_color="off", delta_arrow="off",
-                  help="No extra machine would raise profit under these constraints")
+    with row():
+        st.metric("Optimal profit", money.compact(solution.profit), f"{money.compact(delta, signed=True)} vs now",
+                  help=f"{money.period(solution.profit)}; {money.day(solution.profit)}", width=METRIC_WIDTH)
+        st.metric("Profit now", money.compact(now_profit), "per period", delta_color="off", delta_arrow="off",
+                  help=f"The site's current allocation at {what}: {money.period(now_profit)}", width=METRIC_WIDTH)
+        st.metric("Power used", kw(solution.power_used), f"of {kw(power_limit)}", delta_color="off",
+                  delta_arrow="off", width=METRIC_WIDTH)
+        if ex.next_step_kw:
+            st.metric(f"{kw(ex.next_step_kw * 1000)} more adds", money.compact(ex.next_step_value), "per period",
+                      delta_color="off", delta_arrow="off", width=METRIC_WIDTH,
+                      help=f"One more kW alone adds {money.period(ex.value_per_kw)}: machines come in whole units")
+        else:
+            st.metric("More power adds", money.compact(0.0), "per period", delta_color="off", delta_arrow="off",
+                      help="No extra machine would raise profit under these constraints", width=METRIC_WIDTH)
     st.caption(f"Money per period ({money.period_note}).")
     deploy_prompt(solution, prices, power_limit, constraints, delta, what)
     st.markdown(ex.rationale)
@@ -181,7 +181,7 @@ def comparison(best: Allocation, prices: Prices) -> None:
 
 def charts_row(solution, prices: Prices, power_limit: float, constraints: Constraints, ex) -> None:
     best = solution.allocation
-    left, right = st.columns(2)
+    left, right = st.tabs(["Profit by type", "Profit as energy moves"])
     left.plotly_chart(charts.allocation_figure(
         [{"type": n, "current_profit": current[n] * inventory[n].unit_profit(prices),
           "optimal_profit": best[n] * inventory[n].unit_profit(prices)} for n in MACHINE_TYPES],

@@ -15,7 +15,7 @@ from optera.service import SYNC_INTERVAL
 from optera.units import pct, price
 from optera.units import power as kw
 from optera.vocabulary import LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, PRICE_MEANING
-from ui.common import caps_notice, show_table, sidebar, simulator_banner
+from ui.common import METRIC_WIDTH, caps_notice, row, show_table, sidebar, simulator_banner
 
 RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
           "30 d": timedelta(days=30), "90 d": timedelta(days=90), "1 y": timedelta(days=365), "All": None}
@@ -39,13 +39,13 @@ def _pnl(key: str, latest: str, deploys: int, caps: str):
 
 
 def prices_now(now, prev) -> None:
-    cols = st.columns(3)
-    for col, name in zip(cols, PRICE_COLUMNS):
-        value = getattr(now, name)
-        delta = value - getattr(prev, name) if prev else None
-        col.metric(PRICE_LABELS[name], price(value), None if delta is None else f"{delta:+.4f}",
-                   delta_color="inverse" if name == "energy_price" else "normal",
-                   help=f"Per period: {PRICE_MEANING[name]}. The change is since the previous 5-minute point.")
+    with row():
+        for name in PRICE_COLUMNS:
+            value = getattr(now, name)
+            delta = value - getattr(prev, name) if prev else None
+            st.metric(PRICE_LABELS[name], price(value), None if delta is None else f"{delta:+.4f}",
+                      delta_color="inverse" if name == "energy_price" else "normal", width=METRIC_WIDTH,
+                      help=f"Per period: {PRICE_MEANING[name]}. The change is since the previous 5-minute point.")
 
 
 def next_step(status, now, limit: float) -> None:
@@ -79,14 +79,12 @@ def site_now(snap, limit: float) -> None:
         return
     status, fetched = snap
     used = status.total_power_used
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Power used", kw(used), f"of {kw(limit)}", delta_color="off", delta_arrow="off")
-    c2.metric("Revenue", money.compact(status.total_revenue), "per period", delta_color="off", delta_arrow="off",
-              help=money.period(status.total_revenue))
-    c3.metric("Energy cost", money.compact(status.total_power_cost), "per period", delta_color="off",
-              delta_arrow="off", help=money.period(status.total_power_cost))
-    c4.metric("Profit", money.compact(status.profit), "per period", delta_color="off", delta_arrow="off",
-              help=money.period(status.profit))
+    with row():
+        st.metric("Power used", kw(used), f"of {kw(limit)}", delta_color="off", delta_arrow="off", width=METRIC_WIDTH)
+        for label, value in (("Revenue", status.total_revenue), ("Energy cost", status.total_power_cost),
+                             ("Profit", status.profit)):
+            st.metric(label, money.compact(value), "per period", delta_color="off", delta_arrow="off",
+                      help=money.period(value), width=METRIC_WIDTH)
     st.caption(f"Per day: revenue {money.day(status.total_revenue)}, cost {money.day(status.total_power_cost)}, "
                f"profit {money.day(status.profit)} ({money.period_note}).")
     st.progress(min(used / limit, 1.0) if limit else 0.0, text=f"{kw(used)} of {kw(limit)} ({pct(used / limit)})")
@@ -106,15 +104,19 @@ def profit_and_loss(now) -> None:
     except InputError as e:
         st.info(f"No profit and loss yet: {plain(e.message)}")
         return
-    cols = st.columns(3)
-    for col, (label, row) in zip(cols, (("Yesterday", recent.yesterday), ("Last 7 days", recent.last_7_days),
-                                        ("Last 30 days", recent.last_30_days))):
-        col.metric(f"Realized profit, {label.lower()}", money.compact(row.realized_profit),
-                   f"{pct(row.capture)} of the optimum" if row.capture is not None else "no optimum to compare",
-                   delta_color="off", delta_arrow="off",
-                   help=f"{money.total(row.realized_profit)} over {row.intervals:,} intervals; "
-                        f"left on the table {money.total(row.left_on_table)}")
-        col.caption(f"Left on the table: {money.compact(row.left_on_table)}")
+    windows = (("yesterday", recent.yesterday), ("last 7 days", recent.last_7_days),
+               ("last 30 days", recent.last_30_days))
+    with row():
+        for label, r in windows:
+            if not r.intervals:
+                st.metric(f"Realized profit, {label}", "no record", "the site was not read then", delta_color="off",
+                          delta_arrow="off", width=METRIC_WIDTH + 40)
+                continue
+            st.metric(f"Realized profit, {label}", money.compact(r.realized_profit),
+                      f"{pct(r.capture)} of the optimum" if r.capture is not None else "nothing could be earned",
+                      delta_color="off", delta_arrow="off", width=METRIC_WIDTH + 40,
+                      help=f"{money.total(r.realized_profit)} over {r.intervals:,} intervals; left on the table "
+                           f"{money.total(r.left_on_table)} ({money.compact(r.left_on_table)})")
     rows = recent.ledger.rows
     if rows:
         days = pd.DataFrame([{"day": r.start, "realized_profit": r.realized_profit,

@@ -36,6 +36,11 @@ DEMO_ALLOCATION = {"air_miners": 0, "hydro_miners": 5, "immersion_miners": 10, "
 DEFAULT_POWER = 1_000_000
 
 
+def _whole(value: float) -> int | float:
+    """Watts as the published API writes them: integers (``1000000``, not ``1000000.0``)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -54,7 +59,7 @@ class Simulator:
         self.state_path = Path(state_path) if state_path else None
         self.now = now or _utcnow
         self.history_days = float(history_days)
-        self.power = float(power)
+        self.power = _whole(float(power))
         self.model = model or PriceModel()
         self.inventory = DEFAULT_INVENTORY
         self._lock = threading.RLock()
@@ -207,18 +212,20 @@ class Simulator:
         if not isinstance(name, str) or not name.strip():
             raise _Reply(422, "Body must be a JSON object with a non-empty \"name\"")
         site = self._new_site(name.strip()[:100])
-        return 200, {"api_key": site["api_key"], "name": site["name"], "power": site["power"], "id": site["id"]}
+        return 200, {"api_key": site["api_key"], "name": site["name"], "power": _whole(site["power"]),
+                     "id": site["id"]}
 
     def _get_sites(self, key, body):
         site = self._auth(key)
-        return 200, {"id": site["id"], "name": site["name"], "power": site["power"],
+        return 200, {"id": site["id"], "name": site["name"], "power": _whole(site["power"]),
                      "created_at": site["created_at"]}
 
     def _get_prices(self, key, body):
         return 200, self.price_points()
 
     def _get_inventory(self, key, body):
-        return 200, self.inventory.to_api()
+        return 200, {category: {kind: {k: _whole(v) for k, v in spec.items()} for kind, spec in group.items()}
+                     for category, group in self.inventory.to_api().items()}
 
     def _get_machines(self, key, body):
         return 200, self.status(self._auth(key))
@@ -227,7 +234,7 @@ class Simulator:
         """GET /machines for a site, priced with the latest price point."""
         prices = self.latest_price()
         alloc = site["allocation"]
-        power = {n: alloc[n] * self.inventory[n].power for n in MACHINE_TYPES}
+        power = {n: _whole(alloc[n] * self.inventory[n].power) for n in MACHINE_TYPES}
         revenue = {n: alloc[n] * self.inventory[n].unit_revenue(prices) for n in MACHINE_TYPES}
         used = sum(power.values())
         updated = max(site["updated_at"], format_timestamp(prices.timestamp))
