@@ -97,10 +97,7 @@ def when(name: str, value: Any) -> datetime | None:
     """An ISO 8601 time (naive means UTC) within a sane span; None stays None."""
     if value is None or value == "":
         return None
-    try:
-        dt = parse_timestamp(value, name)
-    except OverflowError:
-        raise ToolError(f"{name}: {value!r:.40} is out of range") from None
+    dt = parse_timestamp(value, name)
     if not EARLIEST <= dt <= LATEST:
         raise ToolError(f"{name}: {value!r:.40} is outside {EARLIEST.year}-{LATEST.year}")
     return dt
