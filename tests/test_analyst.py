@@ -467,3 +467,11 @@ def test_stored_markers_round_trip_and_cannot_be_forged(site):
                 {"kind": "deploy_proposal", "target": B, "current": B}, {"kind": "no_change", "target": B}):
         assert stored.proposal_of({"tools": [{"marker": "proposal", "result": bad}]}) is None
     assert stored.proposal_of({"tools": "not a list"}) is None and stored.tool_calls({"tools": None}) == []
+
+
+def test_a_corrupt_previous_question_is_ignored_not_raised(site):
+    corrupt = stored.query_of({"tools": [{"marker": "query", "query": {
+        "intent": "what_if", "changes": {"wind_price": {"name": "wind_price", "op": "set", "amount": 1, "value": 1}}}}]})
+    assert corrupt is not None  # it reads back, yet no parse can build on it
+    answer = site[2].answer("and with 800 kW?", corrupt)
+    assert answer.text.startswith("Understood: the best allocation, prices at latest, power limit 800 kW")

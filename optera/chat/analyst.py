@@ -58,7 +58,10 @@ class BuiltinAnalyst:
 
     def answer(self, question: str, previous: Query | None = None) -> Answer:
         """Parse, call the tools the intent needs, and say what was understood first."""
-        query = parse(question, self.context(previous))
+        try:
+            query = parse(question, self.context(previous))
+        except (TypeError, ValueError, KeyError, AttributeError):  # a stored previous question that is corrupt
+            query = parse(question, self.context(None))
         calls: list[dict[str, Any]] = []
         proposal = None
         try:
