@@ -470,8 +470,9 @@ def test_stored_markers_round_trip_and_cannot_be_forged(site):
 
 
 def test_a_corrupt_previous_question_is_ignored_not_raised(site):
-    corrupt = stored.query_of({"tools": [{"marker": "query", "query": {
-        "intent": "what_if", "changes": {"wind_price": {"name": "wind_price", "op": "set", "amount": 1, "value": 1}}}}]})
+    wind = {"name": "wind_price", "op": "set", "amount": 1, "value": 1}
+    corrupt = stored.query_of({"tools": [{"marker": "query", "query": {"intent": "what_if",
+                                                                       "changes": {"wind_price": wind}}}]})
     assert corrupt is not None  # it reads back, yet no parse can build on it
     answer = site[2].answer("and with 800 kW?", corrupt)
     assert answer.text.startswith("Understood: the best allocation, prices at latest, power limit 800 kW")

@@ -297,8 +297,9 @@ def backtest(r: dict, money: Money, held: dict | None) -> str:
              + (f", {pct(r['capture'])} captured" if r.get("capture") is not None else "")]
     if r.get("allocation"):
         lines.append(f"- Held: {machines(r['allocation'])}")
-    lines.append(f"- Switches: {count(r['switches'])}" + (f", switching cost paid {money.total(r['switching_cost_paid'])}"
-                                                          if r.get("switching_cost_paid") else ""))
+    paid = r.get("switching_cost_paid")
+    lines.append(f"- Switches: {count(r['switches'])}"
+                 + (f", switching cost paid {money.total(paid)}" if paid else ""))
     if held and held.get("capture") is not None:
         lines.append(f"- Holding what runs now ({machines(held['allocation'])}) would have made "
                      f"{money.total(held['profit'])}, {pct(held['capture'])} of the optimum: re-optimising was worth "
