@@ -1,4 +1,11 @@
-"""Optera: entry point. Page config and navigation; each page first calls ui.common.sidebar()."""
+"""Optera: entry point. Page config and navigation over views/; no business logic.
+
+The pages live in views/, not pages/: a pages/ folder beside app.py puts Streamlit 1.67 into
+its legacy multipage mode on a fresh server's first run, which breaks deep links. Each page
+draws the shared sidebar itself (ui.common.sidebar()): AppTest does not deliver clicks to
+widgets drawn here, in the navigation's entry file, so a sidebar drawn once here could not be
+tested.
+"""
 
 import streamlit as st
 

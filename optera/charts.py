@@ -9,14 +9,16 @@ before they reach plotly, so a year of 5-minute history stays light in the brows
 
 from __future__ import annotations
 
+import html
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .vocabulary import LABELS, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, STRATEGY_LABELS
+from .vocabulary import AUTOPILOT_OUTCOMES, LABELS, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, STRATEGY_LABELS
 
 pio.templates.default = "none"
 MAX_POINTS = 2000
@@ -35,8 +37,8 @@ def _style(fig: go.Figure, title: str, height: int, yaxis: str | None = None, xa
            legend: bool = True, hover: str | None = "x unified") -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top", font=dict(size=15)),
-        height=height, margin=dict(l=10, r=10, t=44, b=10), hovermode=hover, showlegend=legend,
-        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
+        height=height, margin=dict(l=10, r=10, t=44, b=10 if not legend else 30), hovermode=hover, showlegend=legend,
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, xanchor="left", x=0),
         yaxis=dict(title=yaxis, automargin=True), xaxis=dict(title=xaxis, automargin=True))
     return fig
 
@@ -123,14 +125,27 @@ def profit_curve_figure(curve: pd.DataFrame, current_energy: float, current_prof
 
 
 def strategies_figure(cumulative: pd.DataFrame, title: str, unit: str) -> go.Figure:
-    """Cumulative profit of several strategies against each other (columns: strategy keys)."""
+    """Cumulative profit of the strategies (top) and how far each trails re-optimising every
+    interval (bottom): strategies within a fraction of a percent draw one line on top, the
+    bottom panel tells them apart. Columns are strategy keys; "optimal" is the reference."""
+    from plotly.subplots import make_subplots
+
     data = downsample(cumulative)
-    fig = go.Figure()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.6, 0.4],
+                        subplot_titles=[f"Cumulative profit ({unit})",
+                                        f"Behind re-optimising every interval ({unit})"])
     for col in data.columns:
+        style = dict(color=COLORS.get(col), width=1.8, dash="dot" if col in ("optimal", "schedule") else None)
         fig.add_trace(go.Scatter(x=data.index, y=data[col], mode="lines", name=STRATEGY_LABELS.get(col, col),
-                                 line=dict(color=COLORS.get(col), width=1.8,
-                                           dash="dot" if col in ("optimal", "schedule") else None)))
-    return _style(fig, title, 380, f"cumulative profit ({unit})")
+                                 line=style, legendgroup=col), row=1, col=1)
+        if "optimal" in data and col != "optimal":
+            fig.add_trace(go.Scatter(x=data.index, y=data["optimal"] - data[col], mode="lines", line=style,
+                                     name=STRATEGY_LABELS.get(col, col), legendgroup=col, showlegend=False),
+                          row=2, col=1)
+    fig.update_annotations(x=0, xanchor="left", font=dict(size=13))
+    _style(fig, title, 520)
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=30))
+    return fig
 
 
 def lines_figure(frame: pd.DataFrame, title: str, yaxis: str, labels: dict[str, str] | None = None) -> go.Figure:
@@ -211,3 +226,54 @@ def pnl_figure(days: pd.DataFrame, deploys: pd.DataFrame, unit: str) -> go.Figur
                                  marker=dict(symbol="triangle-down", size=11, color="#d97706"),
                                  text=deploys["label"], hovertemplate="%{x}<br>%{text}<extra></extra>"))
     return _style(fig, "Realized profit per day against the optimum", 360, f"{unit} per day")
+
+
+# the autopilot's timeline: one lane per kind of decision, then the deploys of the audit trail
+_LANES = (("Held", ("hold",), "#94a3b8"),
+          ("Held by a guardrail", ("paused", "sync_failed", "prices_stale", "storage_failed"), "#d97706"),
+          ("Would deploy (dry run)", ("dry_run",), "#6366f1"),
+          ("Deployed", ("ok",), "#0f766e"))
+_STUCK = ("Deploy not completed", "#dc2626")  # every other outcome: refused, mismatch, not sent...
+
+
+def _hover(text: object, width: int = 70) -> str:
+    """Outside text for a plotly hover: escaped (plotly renders a few HTML tags) and wrapped."""
+    return "<br>".join(textwrap.wrap(html.escape(str(text or "")), width)[:8])
+
+
+def decisions_figure(decisions: pd.DataFrame, deploys: pd.DataFrame,
+                     title: str = "Autopilot decisions beside deploys") -> go.Figure:
+    """The autopilot's decisions on a timeline, one lane per kind, above the deploys of the audit trail.
+
+    ``decisions``: index = price time; columns ``outcome`` (a key of vocabulary.AUTOPILOT_OUTCOMES) and
+    ``reason``. ``deploys``: index = time; columns ``ok`` (bool), ``source`` (who, in words) and ``label``
+    (what happened, in words).
+    """
+    decisions = decisions.reindex(columns=["outcome", "reason"])
+    deploys = deploys.reindex(columns=["ok", "source", "label"])
+    fig = go.Figure()
+    outcome = decisions["outcome"]
+    known = set()
+    for lane, outcomes, color in _LANES:
+        known.update(outcomes)
+        part = decisions[outcome.isin(outcomes)]
+        fig.add_trace(go.Scatter(x=part.index, y=[lane] * len(part), mode="markers", name=lane,
+                                 marker=dict(symbol="line-ns-open", size=14, color=color, line=dict(width=2)),
+                                 text=[_hover(f"{AUTOPILOT_OUTCOMES.get(o, o)}: {r}")
+                                       for o, r in zip(part["outcome"], part["reason"])],
+                                 hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>%{text}<extra></extra>"))
+    stuck = decisions[~outcome.isin(known)]
+    fig.add_trace(go.Scatter(x=stuck.index, y=[_STUCK[0]] * len(stuck), mode="markers", name=_STUCK[0],
+                             marker=dict(symbol="x", size=10, color=_STUCK[1]),
+                             text=[_hover(f"{AUTOPILOT_OUTCOMES.get(o, o)}: {r}")
+                                   for o, r in zip(stuck["outcome"], stuck["reason"])],
+                             hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>%{text}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=deploys.index, y=["Deploys (audit trail)"] * len(deploys), mode="markers",
+                             name="Deploys (audit trail)",
+                             marker=dict(symbol="triangle-down", size=11,
+                                         color=["#0f766e" if ok is True else "#dc2626" for ok in deploys["ok"]]),
+                             text=[_hover(f"{s}: {t}") for s, t in zip(deploys["source"], deploys["label"])],
+                             hovertemplate="%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{text}<extra></extra>"))
+    lanes = [t.name for t in fig.data if len(t.x)] or ["Held"]  # empty lanes take no room
+    fig.update_yaxes(categoryorder="array", categoryarray=lanes[::-1], type="category")
+    return _style(fig, title, 110 + 32 * len(lanes), legend=False, hover="closest")  # the lanes name themselves

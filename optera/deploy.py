@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .audit import NOT_SENT
-from .errors import DeployNotSent, DeployUnverified, RefusedError, SourceError, StorageError, ValidationError
+from .errors import (BadResponseError, DeployNotSent, DeployUnverified, RefusedError, SourceError, StorageError,
+                     ValidationError)
 from .mara import MaraClient
 from .models import DEFAULT_INVENTORY, Allocation, Inventory
 from .numbers import check
@@ -136,6 +137,8 @@ def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, A
         client.set_allocation(requested)
     except RefusedError as e:
         return finish("refused", f"The site refused the allocation: {e.server_message or e.message}")
+    except BadResponseError:
+        pass  # the site answered 2xx with counts that make no sense: the read-back below says what it runs
     except SourceError as e:
         return finish("error", f"Deploy failed, and it is not known whether the site applied it: {e.message}")
     try:

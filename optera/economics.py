@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from .models import DEFAULT_INVENTORY, MACHINE_TYPES, Allocation, Inventory
+from .models import DEFAULT_INVENTORY, MACHINE_TYPES, Allocation, Inventory, SiteStatus
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def diff(current: Allocation | None, target: Allocation, inventory: Inventory = DEFAULT_INVENTORY) -> list[dict]:
@@ -21,6 +24,8 @@ def diff(current: Allocation | None, target: Allocation, inventory: Inventory = 
 def allocation_economics(prices: pd.DataFrame, allocation: Allocation,
                          inventory: Inventory = DEFAULT_INVENTORY) -> pd.DataFrame:
     """Per-period revenue, cost and profit the allocation earns at each price point."""
+    import pandas as pd
+
     hashrate = allocation.hashrate(inventory)
     tokens = allocation.tokens(inventory)
     power = allocation.power(inventory)
@@ -42,6 +47,16 @@ def breakdown(allocation: Allocation, prices, inventory: Inventory = DEFAULT_INV
     return rows
 
 
+def status_at(allocation: Allocation, prices, inventory: Inventory = DEFAULT_INVENTORY) -> SiteStatus:
+    """What GET /machines reports for ``allocation`` at ``prices`` (the API's revenue model)."""
+    power = {n: allocation[n] * inventory[n].power for n in MACHINE_TYPES}
+    revenue = {n: allocation[n] * inventory[n].unit_revenue(prices) for n in MACHINE_TYPES}
+    used = sum(power.values())
+    return SiteStatus(allocation=allocation, power=power, revenue=revenue, total_power_used=used,
+                      total_power_cost=used * prices.energy_price, total_revenue=sum(revenue.values()),
+                      updated_at=prices.timestamp)
+
+
 def status_breakdown(status) -> list[dict]:
     """Per-type rows of a GET /machines status, in the API's own numbers.
 
@@ -60,6 +75,8 @@ def status_breakdown(status) -> list[dict]:
 
 def recorded_economics(snapshots: pd.DataFrame) -> pd.DataFrame:
     """Revenue, cost and profit per period as the site reported them at each sync."""
+    import pandas as pd
+
     if snapshots.empty:
         return pd.DataFrame(columns=["revenue", "cost", "profit"])
     frame = pd.DataFrame({"revenue": snapshots["total_revenue"].to_numpy(),

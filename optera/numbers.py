@@ -58,7 +58,9 @@ def check(name: str, value: Any, *, minimum: float | None = 0.0, maximum: float 
     if text and isinstance(value, str):
         cleaned = value.strip().replace(",", "").replace("_", "")
         try:
-            value = float(cleaned) if cleaned else None
+            # digits alone are read exactly, so 400 nines are "too large", not "not a whole number"
+            value = (int(cleaned) if cleaned.lstrip("+-").isdigit() and len(cleaned) < 1000 else float(cleaned)) \
+                if cleaned else None
         except ValueError:
             raise ValidationError(name, value, "expected a number") from None
         if value is None:

@@ -21,6 +21,7 @@ from .config import Settings, load_settings
 from .errors import SourceError
 from .mara import MaraClient
 from .clock import utcnow
+from .economics import status_at
 from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices, SiteStatus
 from .store import Store, recover
 from .sync import SyncResult, sync
@@ -31,6 +32,7 @@ from .vocabulary import MACHINE_TYPES
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .autopilot import AutopilotState
     from .deploy import DeployResult
     from .intel.btc import BtcMarket
     from .ledger import DeployChange, Ledger, Recent
@@ -46,6 +48,8 @@ def client_from_settings(settings: Settings, **kwargs) -> MaraClient:
         from .sim.api import DEMO_KEY, Simulator
 
         sim = Simulator(state_path=settings.sim_state, history_days=settings.history_days)
+        # the whole history comes in one answer: ~90 bytes a point, 288 points a day
+        kwargs.setdefault("max_bytes", max(16 << 20, int(settings.history_days * 288 * 120)))
         return MaraClient(settings.base_url, DEMO_KEY, transport=sim.transport(), **kwargs)
     key = settings.mara_api_key.get() if settings.mara_api_key else None
     if key is None and urlsplit(settings.base_url).hostname in LOCAL_HOSTS:
@@ -106,7 +110,25 @@ class Service:
             self.last_result = SyncResult(ok=False, new_prices=0, message=e.message, status=None, errors=[e.message])
             return self.last_result
         self.last_result = sync(client, self.store)
+        if self.settings.source == "simulator" and self.last_result.status is not None:
+            self._demo_history(self.last_result.status)
         return self.last_result
+
+    def _demo_history(self, status: SiteStatus) -> None:
+        """The embedded simulator's demo site has run its starting allocation since its price
+        history began (that is how the simulator is defined: see ``sim.api._add_demo_site``).
+        Its first sync records that as a status read at the history's start, priced then, so the
+        profit and loss has the whole history to show offline. A real site gets no such record:
+        before Optera first reads it, its allocation is unknown."""
+        if self.store.snapshot_count() != 1 or self.store.deployments(1):
+            return
+        span = self.store.price_range()
+        first = self.store.price_history(span[0], span[0]) if span else None
+        if first is None or first.empty:
+            return
+        row = first.iloc[0]
+        then = Prices(span[0], float(row["energy_price"]), float(row["hash_price"]), float(row["token_price"]))
+        self.store.add_snapshot(status_at(status.allocation, then, self.inventory()), fetched_at=span[0])
 
     def ensure_fresh(self, max_age: timedelta = SYNC_INTERVAL, background: bool = False) -> SyncResult | None:
         """Sync if the last attempt is older than max_age; never waits for a sync already running.
@@ -277,6 +299,28 @@ class Service:
 
     def clear_chat(self) -> None:
         self.store.clear_chat()
+
+    # -- autopilot (optera.autopilot: the loop runs in `optera autopilot`; the app reads and pauses it) --
+    def autopilot_state(self, now: datetime | None = None) -> AutopilotState:
+        """Running, paused or not running; mode, heartbeat, next check, last decision."""
+        from .autopilot import read_state
+
+        return read_state(self.store, now)
+
+    def pause_autopilot(self, reason: str = "paused in the app", by: str = "app") -> None:
+        """Set the pause flag the running autopilot obeys within seconds (and a new one starts paused)."""
+        from .autopilot import pause
+
+        pause(self.store, reason, by=by)
+
+    def resume_autopilot(self) -> None:
+        from .autopilot import resume
+
+        resume(self.store)
+
+    def autopilot_decisions(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The autopilot's recorded decisions, newest first."""
+        return self.store.autopilot_decisions(limit)
 
     # -- maintenance -------------------------------------------------------------------
     def check_database(self) -> list[str]:

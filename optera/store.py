@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 BUSY_TIMEOUT_S = 10.0
+# one row per autopilot decision (optera.autopilot); target and current are JSON counts
+_DECISION_COLUMNS = {"id": int, "at": str, "price_at": str, "mode": str, "action": str, "target": str,
+                     "current": str, "expected_gain_per_period": float, "reason": str, "outcome": str,
+                     "message": str, "audit_id": int}
 StoreError = StorageError  # the name the app and tests have always used
 RECOVER_HINT = ("Run `optera db recover` (or use 'Recover database' in the app) to move it aside and rebuild it "
                 "from the data source; the deployment audit trail is kept.")
@@ -170,6 +174,7 @@ class Store:
         db["btc_intraday"].create({"timestamp": str, "open": float, "high": float, "low": float,
                                    "close": float, "volume": float}, pk="timestamp", if_not_exists=True)
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        db["autopilot_decisions"].create(_DECISION_COLUMNS, pk="id", if_not_exists=True)
         db["snapshots"].create_index(["fetched_at"], if_not_exists=True)
 
     # -- prices ------------------------------------------------------------
@@ -263,8 +268,11 @@ class Store:
         }
         self.db["snapshots"].insert(row)
 
+    def snapshot_count(self) -> int:
+        return self.db.execute("select count(*) from snapshots").fetchone()[0]
+
     def latest_snapshot(self) -> tuple[SiteStatus, datetime] | None:
-        rows = list(self.db.query("select * from snapshots order by id desc limit 1"))
+        rows = list(self.db.query("select * from snapshots order by fetched_at desc, id desc limit 1"))
         if not rows:
             return None
         r = rows[0]
@@ -287,7 +295,7 @@ class Store:
         if start is not None:
             sql += " where fetched_at >= ?"
             params.append(format_timestamp(start))
-        frame = pd.DataFrame(list(self.db.query(sql + " order by id", params)))
+        frame = pd.DataFrame(list(self.db.query(sql + " order by fetched_at, id", params)))
         if not frame.empty:
             frame["fetched_at"] = pd.to_datetime(frame["fetched_at"])
         return frame
@@ -308,6 +316,35 @@ class Store:
     def get_meta(self, key: str, default: Any = None) -> Any:
         rows = list(self.db["meta"].rows_where("key = ?", [key]))
         return json.loads(rows[0]["value"]) if rows else default
+
+    def delete_meta(self, key: str) -> None:
+        with self.db.conn:
+            self.db.conn.execute("delete from meta where key = ?", [key])
+
+    # -- autopilot decisions ----------------------------------------------
+    def add_autopilot_decision(self, row: dict[str, Any]) -> int:
+        """One decision of the autopilot; texts are redacted and cut, counts stored as JSON."""
+        clean = {k: v for k, v in row.items() if k in _DECISION_COLUMNS and k != "id"}
+        for name in ("target", "current"):
+            if isinstance(clean.get(name), Allocation):
+                clean[name] = json.dumps(clean[name].to_dict())
+        for name in ("reason", "message"):
+            clean[name] = safe(clean.get(name) or "", 2000)
+        for name in ("at", "price_at"):
+            if isinstance(clean.get(name), datetime):
+                clean[name] = format_timestamp(clean[name])
+        return self.db["autopilot_decisions"].insert(clean).last_pk
+
+    def autopilot_decisions(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The autopilot's decisions, newest first; target and current as count mappings."""
+        rows = list(self.db.query("select * from autopilot_decisions order by id desc limit ?", [limit]))
+        for r in rows:
+            for name in ("target", "current"):
+                try:
+                    r[name] = json.loads(r[name]) if r.get(name) else None
+                except ValueError:
+                    r[name] = None
+        return rows
 
     # -- deployments (audit trail) ----------------------------------------
     def record_deployment(self, *, action: str, requested: Allocation, previous: Allocation | None,

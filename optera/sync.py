@@ -58,6 +58,8 @@ def sync(client: MaraClient, store: Store) -> SyncResult:
             raise SourceError("The MARA API returned no price points.")
         new_prices = store.upsert_prices(points)
         notes.append(f"{new_prices} new of {len(points)} price points (latest {points[-1].timestamp:%Y-%m-%d %H:%M})")
+        if getattr(points, "note", ""):
+            notes.append(points.note)
 
     def inventory() -> None:
         store.set_inventory(client.get_inventory())

@@ -126,6 +126,11 @@ class Money:
         sign = "-" if v < 0 else ("+" if signed else "")
         return f"{sign}{self.unit}{digits}" if len(self.unit) == 1 else f"{sign}{digits} {self.unit}"
 
+    def rate(self, value: float | None, per: str = "kW") -> str:
+        """Money per unit of something per period: '$4,155 per kW per period'."""
+        text = self.amount(value)
+        return text if text == "n/a" else f"{text} per {per} per period"
+
     def period(self, value: float | None, **kw) -> str:
         """'$1,234/period'."""
         text = self.amount(value, **kw)

@@ -64,6 +64,22 @@ POLICY_LABELS: dict[str, str] = {
     "headroom_w": "Power headroom to keep (W)",
 }
 DECISIONS: tuple[str, ...] = ("deploy", "hold")
+AUTOPILOT_MODES: dict[str, str] = {"dry_run": "Dry run", "live": "Live"}
+AUTOPILOT_STATUS: dict[str, str] = {"running": "Running", "pausing": "Pausing", "paused": "Paused",
+                                    "not running": "Not running"}
+DEPLOY_SOURCES: dict[str, str] = {"app": "In the app", "cli": "Command line", "chat": "Chat",
+                                  "autopilot": "Autopilot"}
+# what became of each autopilot decision: why it held, or what happened to its deploy (optera.audit's results)
+AUTOPILOT_OUTCOMES: dict[str, str] = {
+    "hold": "Held", "paused": "Held: paused", "sync_failed": "Held: the sync failed",
+    "prices_stale": "Held: prices too old", "storage_failed": "Held: the database failed",
+    "dry_run": "Would deploy (dry run)", "ok": "Deployed", "noop": "Nothing to send",
+    "no_limit": "Not sent: no fresh power limit", "unsafe": "Not sent: the site could not be read",
+    "invalid": "Not sent: over a limit or cap", "stale": "Not sent: the site changed", "unrecorded": "Not sent: "
+    "could not be recorded", "refused": "Refused by the site", "error": "Deploy failed",
+    "unverified": "Sent, not verified", "mismatch": "Sent, the site reports otherwise",
+    "over_limit": "Sent, the site is over its limit", "pending": "Sent, outcome unknown",
+}
 
 STAT_LABELS: dict[str, str] = {
     "mean": "Mean", "std": "Standard deviation", "min": "Lowest", "max": "Highest", "first": "First",

@@ -30,6 +30,7 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("OPTERA_DB", str(tmp_path / "optera.db"))
     monkeypatch.setenv("OPTERA_SIM_STATE", str(tmp_path / "sim_state.json"))
     monkeypatch.setenv("OPTERA_BTC_LIVE", "0")  # never ask yfinance from a test
+    monkeypatch.setenv("OPTERA_HISTORY_DAYS", "7")  # a week of simulated history is enough for any test
     yield
 
 

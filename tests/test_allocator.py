@@ -261,7 +261,7 @@ def test_explain_numbers():
     assert ex.diff["profit_per_day"] == pytest.approx((3_640_000 - cur_profit) * 288)
     assert ex.diff["units"]["asic_compute"] == 46
     assert 3 <= ex.rationale.count(". ") + 1 <= 6
-    assert "$3,667/period per kW" in ex.rationale  # asic profit per kW: 55,000 / 15
+    assert "$3,667 per kW per period" in ex.rationale  # asic profit per kW: 55,000 / 15
 
 
 def test_value_of_one_more_kw_against_brute_force():
@@ -340,7 +340,7 @@ def test_next_power_step_is_worth_what_a_whole_machine_adds():
     assert e.value_per_kw == pytest.approx(0.0)
     assert e.next_step_kw == pytest.approx(5.0)
     assert e.next_step_value == pytest.approx(67 * asic - (66 * asic + immersion))
-    assert "5 kW more would add $22,000/period" in e.rationale
+    assert "5 kW more would add $22,000/period ($4,400 per kW per period)" in e.rationale
 
 
 def test_running_ranges_read_the_curve():

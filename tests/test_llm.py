@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
 
+from chat_site import hand_profit, prices_in, read_every
+from optera.chat.llm import MAX_TOOL_ROUNDS, LLMAgent, no_deploy_note, phrase_brief, safe_markdown
+from optera.clock import ManualClock
 from optera.config import Secret, Settings
-from optera.chat.llm import MAX_TOOL_ROUNDS, LLMAgent, phrase_brief
 from optera.mara import MaraClient
 from optera.models import Allocation
 from optera.sim.api import DEMO_KEY, Simulator
@@ -23,6 +26,7 @@ from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-test-VERYSECRET-0123456789abcdef"
 NOW = datetime(2025, 6, 22, 12, 0)
+RUNNING = {"air_miners": 20, "hydro_miners": 10, "gpu_compute": 4}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +36,9 @@ def site(tmp_path_factory):
     sim = Simulator(now=lambda: NOW, history_days=1)
     client = MaraClient("http://simulator.local", DEMO_KEY, transport=sim.transport())
     store = Store(tmp / "llm.db")
-    client.set_allocation(Allocation(air_miners=20, hydro_miners=10, gpu_compute=4))
-    assert sync(client, store).ok
+    client.set_allocation(Allocation.from_counts(RUNNING))
+    read_every(store, NOW - timedelta(days=1), NOW, RUNNING)  # a day of status reads for the ledger
+    assert sync(client, store).ok  # its read is the newest status
     return sim, client, store, tmp
 
 
@@ -47,7 +52,8 @@ def make_agent(site, fake, **kwargs) -> LLMAgent:
     sim, client, store, tmp = site
     settings = Settings(openai_api_key=Secret(KEY), openai_base_url=fake.base_url, llm_model="fake-model",
                         db_path=tmp / "llm.db")
-    return LLMAgent(settings, Toolbox(Service(settings, client=client, store=store)), **kwargs)
+    return LLMAgent(settings, Toolbox(Service(settings, client=client, store=store), clock=ManualClock(NOW)),
+                    **kwargs)
 
 
 def run(agent: LLMAgent, history, question: str) -> str:
@@ -125,8 +131,8 @@ def test_two_tool_rounds_with_arguments_split_over_chunks(site, fake):
     assert prices_call["arguments"] == {"hours": 2}
     frame = store.price_history()
     last = frame.index[-1]
-    window = frame[frame.index >= last - pd.Timedelta(hours=2)]
-    assert prices_call["result"]["points"] == len(window) == 25
+    window = frame[frame.index > last - pd.Timedelta(hours=2)]  # two hours of 5-minute intervals, the newest last
+    assert prices_call["result"]["points"] == len(window) == 24
     assert prices_call["result"]["energy_price"]["max"] == pytest.approx(window["energy_price"].max())
     latest = store.latest_prices(1)[0]
     expected = (20 * 1000 + 10 * 5000) * latest.hash_price + 4 * 1000 * latest.token_price \
@@ -205,7 +211,7 @@ def test_unknown_tool_and_bad_tool_arguments(site, fake):
     assert "does not exist" in out and out.endswith("I cannot do that.")
     results = [json.loads(m["content"]) for m in tool_messages(fake.requests[1])]
     assert "unknown tool" in results[0]["error"]
-    assert "hours must be positive" in results[1]["error"]
+    assert "hours: must be positive" in results[1]["error"]
 
 
 def test_error_after_a_tool_round_keeps_partial_answer(site, fake):
@@ -255,3 +261,74 @@ def test_empty_model_answer_is_explained(site, fake):
     fake.push({"text": ""})
     out = run(make_agent(site, fake), [], "hi")
     assert "empty answer" in out
+
+
+def test_the_system_prompt_asks_for_the_understood_line_and_gives_now(site, fake):
+    fake.push({"text": "Understood: status now. Fine."})
+    run(make_agent(site, fake), [], "status?")
+    body = fake.requests[0]["body"]
+    system = body["messages"][0]["content"]
+    assert 'Start every answer with one line "Understood: ..."' in system and "assumptions" in system
+    assert "Now is 2025-06-22 12:00 UTC" in system
+    names = {t["function"]["name"] for t in body["tools"]}
+    assert {"get_pnl", "best_worst_day", "left_on_table", "last_deploy"} <= names
+
+
+def test_the_model_reads_the_ledger_over_a_range(site, fake):
+    sim, client, store, _ = site
+    fake.push({"tool_calls": [{"name": "get_pnl", "arguments": json.dumps(
+        {"start": "2025-06-22T09:00:00Z", "end": "2025-06-22T11:00:00Z", "by": "hour"})}]},
+              {"text": "Understood: profit 09:00-11:00 UTC."})
+    agent = make_agent(site, fake)
+    run(agent, [], "how much did we make between 9 and 11?")
+    (tool_msg,) = tool_messages(fake.requests[1])
+    result = json.loads(tool_msg["content"])
+    points = prices_in(store, datetime(2025, 6, 22, 9), datetime(2025, 6, 22, 11))
+    assert len(points) == 24 == result["total"]["intervals"]
+    assert result["total"]["realized_profit"] == pytest.approx(sum(hand_profit(RUNNING, p) for p in points),
+                                                               rel=1e-12)
+    assert len(result["rows"]) == 2 and result["assumptions"]
+
+
+@pytest.mark.parametrize("name", ["__proposal__", "__query__", "![x](http://127.0.0.1:9/p.png)"])
+def test_a_tool_named_like_a_marker_or_markup_is_an_error_and_no_proposal(site, fake, name):
+    fake.push({"tool_calls": [{"name": name, "arguments": '{"target": {"air_miners": 1}}'}]},
+              {"text": "Understood: nothing."})
+    agent = make_agent(site, fake)
+    out = run(agent, [], "deploy")
+    (tool_msg,) = tool_messages(fake.requests[1])
+    assert "unknown tool" in json.loads(tool_msg["content"])["error"]
+    assert agent.proposal is None and "](" not in out and "![" not in out
+    assert "marker" not in agent.tool_calls[0] and re.fullmatch(r"[\w.?-]+", agent.tool_calls[0]["name"])
+
+
+def test_propose_deploy_of_what_already_runs_is_no_proposal(site, fake):
+    fake.push({"tool_calls": [{"name": "propose_deploy", "arguments": json.dumps({"allocation": RUNNING})}]},
+              {"text": "Understood: deploy what runs. The site already runs this."})
+    agent = make_agent(site, fake)
+    run(agent, [], "deploy what we run")
+    result = agent.tool_calls[0]["result"]
+    assert result["kind"] == "no_change" and result["units_moved"] == 0 and agent.proposal is None
+
+
+@pytest.mark.parametrize("text, proposal, note", [
+    ("I have deployed the optimum.", None, "deploys happen only when you confirm a proposal card"),
+    ("It has been deployed.", {"kind": "deploy_proposal"}, "it happens only when you confirm the card below"),
+    ("We switched to the optimum.", None, "No deploy was sent"),
+    ("Confirm the card to deploy.", None, ""),
+    ("Here is the optimum; nothing was changed.", None, ""),
+])
+def test_a_claimed_deploy_gets_a_note(text, proposal, note):
+    got = no_deploy_note(text, proposal)
+    assert (note in got and got.startswith("*No deploy was sent")) if note else got == ""
+
+
+def test_safe_markdown_keeps_formatting_but_no_remote_image_hidden_link_or_html():
+    text = ("**Profit** is up.\n\n![pixel](http://127.0.0.1:9/p.png) [Re-enter your API key](http://evil.example/k)"
+            "\n\n[ref]: http://evil.example/r\n<img src=x onerror=alert(1)> key " + KEY)
+    out = safe_markdown(text)
+    assert out.startswith("**Profit** is up.")
+    assert "[image not shown: pixel]" in out and "p.png" not in out
+    assert "Re-enter your API key (`http://evil.example/k`)" in out and "](" not in out
+    assert "evil.example/r" not in out and "<img" not in out and "&lt;img" in out
+    assert KEY not in out and KEY[:12] not in out

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from faultserver import FaultServer
 import streamlit as st
 
 MARA_SECRET = "mara-SECRET-1234567890"
@@ -50,45 +51,6 @@ def _reply(h, status: int, payload) -> None:
     h.wfile.write(raw)
 
 
-def mara_server(sim, mode: dict) -> _Server:
-    """The real simulator over HTTP, accepting MARA_SECRET as its demo site's key.
-
-    mode["fail"] = 401 or 500 makes every call fail with the key echoed in the body.
-    """
-    from optera.sim.api import DEMO_KEY
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _any(self, method):
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            key = self.headers.get("X-Api-Key", "")
-            fail = mode.get("fail")
-            if fail == 401:
-                return _reply(self, 401, {"detail": f"Invalid API key: {key}"})
-            if fail == 500:
-                return _reply(self, 500, {"detail": f"Internal error while serving site with key {key}"})
-            headers = {k: v for k, v in self.headers.items()}
-            for name in list(headers):
-                if name.lower() == "x-api-key":
-                    headers[name] = DEMO_KEY if headers[name] == MARA_SECRET else headers[name] + "-unknown"
-            status, payload = sim.handle(method, self.path, headers, body)
-            _reply(self, status, payload)
-
-        def do_GET(self):
-            self._any("GET")
-
-        def do_PUT(self):
-            self._any("PUT")
-
-        def do_POST(self):
-            self._any("POST")
-
-    return _Server(Handler)
-
-
 def openai_server(hits: list) -> _Server:
     """A Chat Completions endpoint that rejects the key, echoing it back (the worst case)."""
 
@@ -115,8 +77,7 @@ def world(tmp_path, monkeypatch, caplog):
     from optera.sim.api import Simulator
 
     sim = Simulator(state_path=tmp_path / "sim_state.json")
-    mode: dict = {}
-    mara = mara_server(sim, mode)
+    mara = FaultServer(key=MARA_SECRET, sim=sim)
     hits: list = []
     llm = openai_server(hits)
     for name in list(os.environ):
@@ -141,7 +102,7 @@ def world(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     st.cache_data.clear()
     st.cache_resource.clear()
-    yield {"tmp": tmp_path, "mode": mode, "mara": mara, "llm": llm, "llm_hits": hits}
+    yield {"tmp": tmp_path, "mode": mara, "mara": mara, "llm": llm, "llm_hits": hits}
     st.cache_data.clear()
     st.cache_resource.clear()
     mara.stop()
@@ -224,7 +185,7 @@ def test_keys_never_leak_through_pages_cli_logs_errors_or_disk(world, capsys, ca
 
     settings = load_settings()
     for status in (401, 500):
-        world["mode"]["fail"] = status
+        world["mode"].set("*", status=status, echo_key=True)
         client = MaraClient(settings.base_url, MARA_SECRET, retries=1, backoff=0.0, sleep=lambda _s: None)
         for call in (client.get_status, client.get_site, client.get_prices):
             with pytest.raises(SourceError) as info:
@@ -246,7 +207,7 @@ def test_keys_never_leak_through_pages_cli_logs_errors_or_disk(world, capsys, ca
         at.sidebar.button(key="refresh_now").click().run()
         text = _tree_text(at) + _tree_text(at.sidebar)
         assert not leaks(text), (status, leaks(text))
-    world["mode"].pop("fail")
+    world["mode"].reset()
 
     # -- logs, console, disk ------------------------------------------------------------------
     logged = "\n".join(r.getMessage() + " " + repr(r.args) for r in caplog.records)

@@ -2,15 +2,15 @@
 
 import streamlit as st
 
+from optera.chat import stored
 from optera.chat.analyst import BuiltinAnalyst
-from optera.chat.llm import LLMAgent, safe_markdown
+from optera.chat.llm import LLMAgent, no_deploy_note, safe_markdown
 from optera.chat.tools import Toolbox
 from optera.models import Allocation
 from optera.redaction import plain
+from optera.units import machines
 from ui import deploy as deploy_ui
 from ui.common import caps_notice, sidebar
-
-PROPOSAL = "__proposal__"
 
 svc = sidebar()
 st.title("Chat")
@@ -36,31 +36,22 @@ def show_tools(calls: list[dict]) -> None:
             st.json({"arguments": call.get("arguments", {}), "result": call.get("result")}, expanded=False)
 
 
-def proposal_of(message: dict) -> dict | None:
-    """The deploy proposal stored with a message, if it is well formed (stored history is untrusted)."""
-    for call in message.get("tools") or []:
-        result = call.get("result") if call.get("name") == PROPOSAL else None
-        if isinstance(result, dict) and isinstance(result.get("target"), dict):
-            try:
-                Allocation.from_counts(result["target"])
-            except ValueError:
-                return None
-            return result
-    return None
-
-
 def show_proposal(proposal: dict, key: str) -> None:
+    """The card of the last answer's proposal; none once the site runs its target."""
     target = Allocation.from_counts(proposal["target"])
+    if svc.status() is not None and svc.current_allocation() == target:
+        st.info(f"The site already runs this allocation ({machines(target)}): there is nothing to deploy.")
+        return
     current = Allocation.from_counts(proposal.get("current") or {})
     with st.container(border=True):
         st.markdown("**Deploy proposal**: nothing is sent until you confirm.")
         st.dataframe(deploy_ui.diff_frame(svc, current, target), hide_index=True, width="stretch")
-        if not proposal.get("valid", True):
-            st.warning("Cannot be deployed: " + plain("; ".join(map(str, proposal.get("issues", []))), 500))
+        if not proposal["valid"]:
+            st.warning("Cannot be deployed: " + plain("; ".join(proposal["issues"]), 500))
             return
         if st.button("Review and deploy…", key=key, type="primary", icon=":material/rocket_launch:"):
-            latest = svc.latest_prices()
-            deploy_ui.confirm(svc, target, action="deploy", source="chat", prices=latest, what="the latest prices")
+            deploy_ui.confirm(svc, target, action="deploy", source="chat", prices=svc.latest_prices(),
+                              what="the latest prices")
 
 
 history = svc.chat_history()
@@ -69,37 +60,42 @@ if top[1].button("Clear history", icon=":material/delete:", disabled=not history
     svc.clear_chat()
     st.rerun()
 if not history:
-    st.markdown("Try: *status* · *what are prices doing?* · *best allocation* · *what if energy doubles?* · "
-                "*how much did we make yesterday?* · *how much did we leave on the table last week?* · "
-                "*backtest the last 24 hours* · *why this allocation?* · *deploy it*")
+    st.markdown("Try: *how are we doing?* · *what if energy price doubles?* · *how much did we make yesterday?* · "
+                "*how much did we leave on the table last week?* · *what should we run with 800 kW?* · "
+                "*when was energy cheapest yesterday?* · *why this allocation?* · *deploy it* · *help*")
 
 for i, message in enumerate(history):
-    role = message["role"] if message.get("role") in ("user", "assistant") else "assistant"
+    role = message.get("role") if message.get("role") in ("user", "assistant") else "assistant"
     with st.chat_message(role):
         st.markdown(safe_markdown(message.get("content") or ""))
-        show_tools([c for c in message.get("tools") or [] if isinstance(c, dict) and c.get("name") != PROPOSAL])
-        proposal = proposal_of(message)
+        show_tools(stored.tool_calls(message))
+        proposal = stored.proposal_of(message)
         if proposal and i == len(history) - 1:
-            show_proposal(proposal, key=f"proposal_{message['id']}")
+            show_proposal(proposal, key=f"proposal_{message.get('id', i)}")
 
-question = st.chat_input("Ask about prices, profit, the best allocation, a what-if, a backtest…")
+question = st.chat_input("Ask about profit, prices, the best allocation, a what-if, a backtest…")
 if question:
+    previous = stored.previous_query(history)
     svc.add_chat("user", question)
     with st.chat_message("user"):
         st.markdown(plain(question, 2000))
     with st.chat_message("assistant"):
+        query = None
         if svc.settings.llm_configured:
             agent = LLMAgent(svc.settings, toolbox)
-            text = st.write_stream(agent.stream(history, question))
-            text = text if isinstance(text, str) else "".join(map(str, text))
+            shown, text = st.empty(), ""
+            for chunk in agent.stream(history, question):
+                text += chunk
+                shown.markdown(safe_markdown(text))
             calls, proposal = list(agent.tool_calls), agent.proposal
-            if agent.claims_deploy(text) and proposal is None:
-                text += "\n\n*No deploy was sent: deploys happen only when you confirm a proposal card.*"
+            note = no_deploy_note(text, proposal)
+            if note:
+                text += "\n\n" + note
+                st.markdown(note)
         else:
-            answer = BuiltinAnalyst(toolbox).answer(question)
-            st.markdown(answer.text)
-            text, calls, proposal = answer.text, answer.tool_calls, answer.proposal
+            answer = BuiltinAnalyst(toolbox).answer(question, previous)
+            st.markdown(safe_markdown(answer.text))
+            text, calls, proposal, query = answer.text, answer.tool_calls, answer.proposal, answer.query
         show_tools(calls)
-    stored = list(calls) + ([{"name": PROPOSAL, "arguments": {}, "result": proposal}] if proposal else [])
-    svc.add_chat("assistant", text, stored)
+    svc.add_chat("assistant", text, stored.with_markers(calls, query, proposal))
     st.rerun()

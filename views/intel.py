@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from optera import charts
-from optera.backtest import run_backtest
+from optera.backtest import best_schedule, run_backtest
 from optera.chat.llm import phrase_brief
 from optera.chat.tools import Toolbox
 from optera.errors import InputError
@@ -19,6 +19,7 @@ from optera.redaction import plain
 from optera.units import pct
 from optera.vocabulary import LABELS, LOWER, PRICE_COLUMNS, PRICE_LABELS, STAT_LABELS, STRATEGY_LABELS
 from ui import whatif
+from ui.autopilot import policy_backtest
 from ui.common import METRIC_WIDTH, caps_notice, download, row, show_table, sidebar, simulator_banner
 
 svc = sidebar()
@@ -46,11 +47,15 @@ def _strategies(frame: pd.DataFrame, limit: float, current, caps: dict, switchin
             "hindsight": run_backtest(frame, "hindsight", limit, current, caps or None, switching, 0, _inventory)}
     if switching > 0 or min_hold > 0:
         runs["policy"] = run_backtest(frame, "optimal", limit, current, caps or None, switching, min_hold, _inventory)
+    if switching > 0:
+        runs["schedule"] = best_schedule(frame, limit, switching, current, caps or None, _inventory)
+    yardstick = runs["schedule"].profit if "schedule" in runs else runs["optimal"].profit
     table = pd.DataFrame([{
         "Strategy": STRATEGY_LABELS[k] + (" (your switching cost and hold)" if k == "policy" else ""),
         f"Profit ({money.unit})": r.profit, f"Revenue ({money.unit})": r.revenue, f"Energy cost ({money.unit})": r.cost,
         "Switches": r.switches, f"Switching cost paid ({money.unit})": r.switching_cost_paid,
-        "Share of the optimum": r.capture} for k, r in runs.items()])
+        "Share of the per-interval optimum": r.capture,
+        "Share of the best schedule": r.profit / yardstick if yardstick > 0 else None} for k, r in runs.items()])
     cumulative = pd.DataFrame({k: r.series["cum_profit"] for k, r in runs.items()})
     return table, cumulative
 
@@ -189,9 +194,11 @@ def backtests(prices: pd.DataFrame) -> None:
     except InputError as e:
         st.error(f"Backtest not possible: {plain(e.message)}")
         return
-    st.caption(f"Over the {label}: {len(frame):,} intervals. *Share of the optimum* is profit over the sum of each "
-               "interval's optimum. *Best single allocation in hindsight* is known only afterwards.")
-    show_table(table, percent=("Share of the optimum",), decimals=0)
+    st.caption(f"Over the {label}: {len(frame):,} intervals. *Share of the per-interval optimum* is profit over the "
+               "sum of each interval's optimum, ignoring switching costs. *Best schedule in hindsight* is the most "
+               "profitable sequence of allocations paying your switching cost, known only afterwards: the yardstick "
+               "a policy can at best reach.")
+    show_table(table, percent=("Share of the per-interval optimum", "Share of the best schedule"), decimals=0)
     st.plotly_chart(charts.strategies_figure(cumulative, "Cumulative profit of each strategy", money.unit),
                     width="stretch", key="intel_strategies")
     with row(gap="small"):
@@ -251,5 +258,6 @@ prices, last = window_picker()
 share, best = profitability(prices)
 correlations(prices, market)
 backtests(prices)
+policy_backtest(svc, prices)
 forecast(last)
 brief(btc, share, best, prices)

@@ -15,6 +15,7 @@ from optera.service import SYNC_INTERVAL
 from optera.units import pct, price
 from optera.units import power as kw
 from optera.vocabulary import LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, PRICE_MEANING
+from ui.autopilot import autopilot_panel
 from ui.common import METRIC_WIDTH, caps_notice, row, show_table, sidebar, simulator_banner
 
 RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
@@ -176,6 +177,7 @@ def body() -> None:
         next_step(snap[0], now, limit)
     site_now(snap, limit)
     profit_and_loss(now)
+    autopilot_panel(svc)
     history(now, snap, limit)
 
 

@@ -24,14 +24,22 @@ TIMEOUT_S = 30.0
 HISTORY_TURNS = 20
 
 SYSTEM_PROMPT = """You are Optera's analyst for a site that runs bitcoin miners and AI-inference machines \
-on one power budget. Answer briefly in Markdown (no HTML).
+on one power budget. Answer briefly in Markdown (no HTML). Now is {now} UTC.
 Rules:
+- Start every answer with one line "Understood: ..." that says what you took the question to ask and your \
+assumptions: which prices (the latest, or the ones given, e.g. "energy x2 -> 3.88, hash and token at latest"), \
+the power limit, the user's caps and any constraint, and the time range in UTC for a question about history. \
+If the question is unclear, say what is unclear instead of guessing.
 - Every number you state must come from a tool result in this conversation. Never estimate, invent or \
 recompute numbers yourself; if no tool gives it, say you do not have it.
-- Prices, revenue, cost and profit are "per period" as the API gives them ({period:g}-minute periods); \
-per-day figures come from the tools and must be labelled as such.
+- Prices, revenue, cost and profit from get_status, optimize, what_if and explain_allocation are "per period" \
+as the API gives them ({period:g}-minute periods); per-day figures come from the tools and must be labelled as \
+such. Money from get_pnl, best_worst_day, left_on_table and backtest is a total over the range.
+- Questions about the past (what we made, the best or worst day, money left on the table, when a price was \
+highest, how a strategy would have done) are answered from get_pnl, best_worst_day, left_on_table, last_deploy, \
+get_prices and backtest with start and end (ISO 8601 UTC); say the ledger's assumptions when it gives any.
 - You cannot change the site. To deploy, call propose_deploy: it only prepares a proposal that the user \
-must confirm in the app. Never claim that anything was deployed.
+must confirm in the app, and none when the site already runs the target. Never claim that anything was deployed.
 - If a tool returns an error, explain it plainly and suggest what the user can do."""
 
 
@@ -39,6 +47,7 @@ _IMAGE = re.compile(r"!\[([^\]]*)\]\s*(\([^)]*\)|\[[^\]]*\])")
 _LINK = re.compile(r"\[([^\]]+)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
 _HTML = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _DEPLOY_CLAIM = re.compile(r"\b(i|i've|i have|we|it('s| is| has been)?|has been|have been|was|were)\s+"
                            r"(now\s+)?(deployed|applied|sent|pushed|rolled out|switched)\b", re.IGNORECASE)
 
@@ -80,8 +89,9 @@ class LLMAgent:
 
     def messages_for(self, history: Sequence[Mapping[str, Any]], question: str) -> list[dict[str, Any]]:
         """System prompt, the last user/assistant turns (text only), then the question."""
-        messages: list[dict[str, Any]] = [{"role": "system",
-                                           "content": SYSTEM_PROMPT.format(period=self.settings.period_minutes)}]
+        prompt = SYSTEM_PROMPT.format(period=self.settings.period_minutes,
+                                      now=self.toolbox.clock.now().strftime("%Y-%m-%d %H:%M"))
+        messages: list[dict[str, Any]] = [{"role": "system", "content": prompt}]
         turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content")]
         for m in turns[-HISTORY_TURNS:]:
             messages.append({"role": m["role"], "content": str(m["content"])})
@@ -163,16 +173,17 @@ class LLMAgent:
     def _run_tool(self, name: str, raw_arguments: str) -> tuple[dict[str, Any], str | None]:
         """Run one tool call; a bad call is answered with an error the model can read."""
         if name not in TOOL_NAMES:
-            result = {"error": f"unknown tool {name!r}; available: {', '.join(TOOL_NAMES)}"}
-            self.tool_calls.append({"name": name, "arguments": raw_arguments, "result": result})
-            return result, f"\n\n_(The model asked for a tool that does not exist, `{name[:40]}`; I told it so.)_\n\n"
+            shown = _TOOL_NAME.sub("?", name)[:40] or "?"
+            result = {"error": f"unknown tool {shown!r}; available: {', '.join(TOOL_NAMES)}"}
+            self.tool_calls.append({"name": shown, "arguments": raw_arguments[:2000], "result": result})
+            return result, f"\n\n_(The model asked for a tool that does not exist, `{shown}`; I told it so.)_\n\n"
         try:
             arguments = json.loads(raw_arguments) if raw_arguments.strip() else {}
             if not isinstance(arguments, dict):
                 raise ValueError("not a JSON object")
         except ValueError as e:
             result = {"error": f"the arguments were not valid JSON ({e}); send a JSON object"}
-            self.tool_calls.append({"name": name, "arguments": raw_arguments, "result": result})
+            self.tool_calls.append({"name": name, "arguments": raw_arguments[:2000], "result": result})
             return result, (f"\n\n_(The model sent malformed arguments for `{name}` (not valid JSON); "
                             "I asked it to try again.)_\n\n")
         result = self.toolbox.call(name, arguments)
@@ -185,6 +196,7 @@ class LLMAgent:
     def claims_deploy(text: str) -> bool:
         """Whether an answer says something was deployed (the model cannot deploy; only the user can)."""
         return bool(_DEPLOY_CLAIM.search(text or ""))
+
 
     def _describe(self, e: Exception) -> str:
         where = self.settings.openai_base_url or "api.openai.com"
@@ -214,6 +226,15 @@ class LLMAgent:
         else:
             text = f"The LLM request failed: {type(e).__name__}: {str(e)[:200]}"
         return redact(text, self._secrets())
+
+
+def no_deploy_note(text: str, proposal: Mapping[str, Any] | None) -> str:
+    """What the page adds when a model's answer claims a deploy: none was sent, since only a confirmed card
+    sends one; '' when the answer claims nothing."""
+    if not LLMAgent.claims_deploy(text):
+        return ""
+    return ("*No deploy was sent: " + ("it happens only when you confirm the card below.*" if proposal else
+                                        "deploys happen only when you confirm a proposal card.*"))
 
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

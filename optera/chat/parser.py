@@ -306,7 +306,7 @@ def _followup(previous: Query, r: _Read, intent: str | None, strong: bool, marke
         if new in ("optimize", "compare") and any(n != "power_limit" for n in changes):
             new = "what_if"
         return dict(intent=new, changes=changes, constraints=constraints, subject=previous.subject)
-    if prev in HISTORY and (not strong or intent in HISTORY):
+    if prev in HISTORY and (strong and intent in HISTORY or not strong and (marked or intent in (None, prev))):
         new = intent if strong else prev
         same = new == prev
         time = r.time or (_before(previous) if _BEFORE.search(r.rest) else None)

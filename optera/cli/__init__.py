@@ -16,7 +16,7 @@ from ..errors import OpteraError, exit_code
 from ..redaction import safe
 from .args import build_parser
 
-COMMANDS = ("sim", "sync", "status", "optimize", "deploy", "backtest", "pnl", "db")
+COMMANDS = ("sim", "sync", "status", "optimize", "deploy", "backtest", "pnl", "autopilot", "db")
 
 
 def _fail(message: str, code: int) -> int:
@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command in ("backtest", "pnl"):
             from . import history as module
+        elif args.command == "autopilot":
+            from . import autopilot as module
         else:
             from . import commands as module
         return getattr(module, f"cmd_{args.command}")(args)

@@ -112,6 +112,26 @@ def add_constraint_flags(p: argparse.ArgumentParser) -> None:
                    help="cost per unit moved from the current allocation")
 
 
+# flags only a policy has (None when not given: the policy's own default applies)
+POLICY_ONLY = ("min_gain", "max_step", "max_deploys_per_hour", "headroom", "payback")
+
+
+def add_policy_flags(p: argparse.ArgumentParser, caps_default: str) -> None:
+    """The policy's flags (optera.policy.Policy), the same for `backtest` and `autopilot`."""
+    p.add_argument("--switching-cost", type=non_negative, default=0.0, metavar="C", help="cost per unit moved")
+    p.add_argument("--payback", type=_typed("payback", integer=True, minimum=1), metavar="N",
+                   help="a move must pay back its switching cost within N intervals (default 1)")
+    p.add_argument("--min-hold", type=count, default=0, metavar="N", help="keep a new allocation at least N intervals")
+    p.add_argument("--min-gain", type=non_negative, metavar="G",
+                   help="act only on gains of at least G per period")
+    p.add_argument("--max-step", type=count, metavar="N", help="at most N units moved per deploy")
+    p.add_argument("--max-deploys-per-hour", type=count, metavar="N", help="at most N deploys per hour")
+    p.add_argument("--headroom", type=non_negative, metavar="W",
+                   help="power to keep unused below the site's limit, in W")
+    p.add_argument("--max", type=pair, action="append", default=[], metavar="TYPE=N",
+                   help=f"at most N units of TYPE; repeatable (default: {caps_default})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="optera", description="Power allocation for mining-and-compute sites.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -147,11 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=timestamp, metavar="ISO")
     p.add_argument("--end", type=timestamp, metavar="ISO")
     p.add_argument("--power-limit", type=non_negative, metavar="W")
-    p.add_argument("--max", type=pair, action="append", default=[], metavar="TYPE=N",
-                   help="at most N units of TYPE; repeatable")
-    p.add_argument("--switching-cost", type=non_negative, default=0.0, metavar="C", help="cost per unit moved")
-    p.add_argument("--min-hold", type=count, default=0, metavar="N", help="keep a new allocation at least N intervals")
+    p.add_argument("--policy", action="store_true",
+                   help="replay the autopilot's policy and measure it against the best schedule in hindsight "
+                        "(implied by any policy-only flag)")
+    add_policy_flags(p, "none; with --policy, the saved caps")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("autopilot", help="the policy, live: one decision per price interval (a dry run until --live)")
+    p.add_argument("--once", action="store_true", help="one decision, then exit")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="record decisions, deploy nothing (the default)")
+    mode.add_argument("--live", action="store_true", help="deploy the decisions through the safe deploy path")
+    p.add_argument("--resume", action="store_true", help="clear a pause (set in the app or by a guardrail) first")
+    add_policy_flags(p, "the saved caps")
+    p.add_argument("--json", action="store_true", help="one JSON object per decision")
 
     p = sub.add_parser("pnl", help="realized profit against the optimum, from stored history")
     p.add_argument("--start", type=timestamp, metavar="ISO", help="inclusive (default: all stored history)")

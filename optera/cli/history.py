@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..models import Allocation
 from ..units import number, pct
 from ..vocabulary import STRATEGY_LABELS
-from .args import UsageError, pairs_to_counts
+from .args import POLICY_ONLY, UsageError, pairs_to_counts
 from .commands import fresh, service, site_limit
 from .output import print_json
 
@@ -67,6 +67,8 @@ def cmd_backtest(args) -> int:
     elif args.strategy == "hold":
         allocation = svc.current_allocation()
     limit = args.power_limit if args.power_limit is not None else site_limit(svc)
+    if args.policy or any(getattr(args, name) is not None for name in POLICY_ONLY):
+        return _policy_backtest(args, svc, prices, limit, allocation)
     r = run_backtest(prices, args.strategy, limit, allocation=allocation,
                      caps=pairs_to_counts(args.max, "--max") or None, switching_cost=args.switching_cost,
                      min_hold=args.min_hold, inventory=svc.inventory())
@@ -83,6 +85,33 @@ def cmd_backtest(args) -> int:
           "(sums over the window)")
     print(f"Switches {number(r.switches)}; captured {pct(r.capture)} of the per-interval optimum "
           f"({money.total(r.optimum_profit)})")
+    return 0
+
+
+def _policy_backtest(args, svc, prices, limit: float, start: Allocation | None) -> int:
+    """What `optera autopilot` with these flags would have done over the window, against the best schedule."""
+    from ..backtest import run_policy
+    from .autopilot import policy_from_args
+
+    policy = policy_from_args(args, svc.caps())
+    r = run_policy(prices, policy, limit, start, svc.inventory(), money=svc.money)
+    deploys = int((r.series["action"] == "deploy").sum())
+    out = {"strategy": r.strategy, "intervals": r.intervals, "start": prices.index[0].isoformat(),
+           "end": prices.index[-1].isoformat(), "revenue": r.revenue, "cost": r.cost, "profit": r.profit,
+           "switches": r.switches, "capture": r.capture, "optimum_profit": r.optimum_profit,
+           "power_limit": limit, "allocation_final": r.allocation_final.to_dict(), "deploys": deploys,
+           "switching_cost_paid": r.switching_cost_paid, "yardstick_profit": r.yardstick_profit,
+           "yardstick_capture": r.yardstick_capture, "policy": policy.describe(svc.money)}
+    if args.json:
+        print_json(out)
+        return 0
+    money = svc.money
+    print(f"{STRATEGY_LABELS['policy']} over {number(r.intervals)} intervals ({out['start']} to {out['end']} UTC): "
+          + ("; ".join(policy.describe(money)) or "no switching cost, no limits"))
+    print(f"Profit {money.total(r.profit)} after {money.total(r.switching_cost_paid)} of switching costs "
+          f"({number(deploys)} deploys; sums over the window)")
+    print(f"{STRATEGY_LABELS['schedule']}: {money.total(r.yardstick_profit)}; the policy captured "
+          f"{pct(r.yardstick_capture, 2)} of it")
     return 0
 
 

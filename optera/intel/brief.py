@@ -27,7 +27,8 @@ def _site_prices(toolbox: Toolbox) -> str:
     parts = [f"{PRICE_SHORT[n]} {price(pr[n]['last'])}"
              + (f" ({pct(pr[n]['change_pct'] / 100, signed=True)})" if pr[n]["change_pct"] is not None else "")
              for n in PRICE_COLUMNS]
-    return f"Site prices over the {pr['hours']:g} h to {pr['end']} UTC, per period: " + ", ".join(parts) + "."
+    end = str(pr["end"]).replace("T", " ")[:16]
+    return f"Site prices over the {pr['hours']:g} h to {end} UTC, per period: " + ", ".join(parts) + "."
 
 
 def _optimum(toolbox: Toolbox, money: Money) -> list[str]:
@@ -74,11 +75,13 @@ def _bitcoin(btc: Mapping[str, Any], now: datetime) -> str:
         text = f"Bitcoin is at {btc['price']:,.0f} USD as of {when:%Y-%m-%d %H:%M} UTC ({source})"
         if btc.get("change_24h") is not None:
             text += f", {pct(btc['change_24h'], signed=True)} in 24 h"
+    extra = []
     if btc.get("drawdown") is not None:
-        text += f"; then {pct(abs(btc['drawdown']))} below its peak"
-    vol = btc.get("volatility_30d")
-    if vol is not None:
-        text += f", with 30-day realised volatility of {pct(vol, 0)}"
+        extra.append(f"{pct(abs(btc['drawdown']))} below its peak")
+    if btc.get("volatility_30d") is not None:
+        extra.append(f"30-day realised volatility {pct(btc['volatility_30d'], 0)}")
+    if extra:
+        text += "; at that point " + " and ".join(extra)
     return text + "."
 
 

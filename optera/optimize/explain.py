@@ -82,8 +82,8 @@ def explain(solution: Solution, prices: Prices, power_limit: float, constraints:
     tied = [n for n in ranked[1:] if math.isclose(per_kw[n], per_kw[top], rel_tol=1e-9, abs_tol=1e-9)]
     leader = " and ".join(LOWER[n] for n in [top, *tied]) + (" tie: each" if tied else "")
     sentences = [
-        f"{leader[0].upper() + leader[1:]} earns {money.period(per_kw[top])} per kW against "
-        f"{money.period(per_kw[low])} for {LOWER[low]} at an energy price of {price(prices.energy_price)}."
+        f"{leader[0].upper() + leader[1:]} earns {money.rate(per_kw[top])} against "
+        f"{money.rate(per_kw[low])} for {LOWER[low]} at an energy price of {price(prices.energy_price)}."
     ]
     running = [n for n in MACHINE_TYPES if alloc[n] > 0]
     if running:
@@ -97,7 +97,7 @@ def explain(solution: Solution, prices: Prices, power_limit: float, constraints:
     sentences.append(f"One more kW is worth {money.period(value)} ({money.day(value)}).")
     if step_kw and value < step_value / step_kw - 1e-9:
         sentences.append(f"Power comes in whole machines: {kw(step_kw * 1000)} more would add "
-                         f"{money.period(step_value)} ({money.period(step_value / step_kw)} per kW).")
+                         f"{money.period(step_value)} ({money.rate(step_value / step_kw)}).")
     if diff:
         sentences.append(f"Against the current allocation this moves {diff['moved']:,} units and changes profit by "
                          f"{money.period(diff['profit_per_period'], signed=True)} "

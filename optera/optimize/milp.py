@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ..models import DEFAULT_INVENTORY, Allocation, Inventory, Prices
+from ..numbers import MAX_COUNT
 from ..units import constraint as phrase
 from ..units import number
 from ..units import power as kw
@@ -108,7 +109,7 @@ def _milp(m: _Model, active: set, objective: str = "profit", floor: float | None
     lb = np.zeros(nv)
     ub = np.full(nv, np.inf)
     natural = np.floor(m.limit / m.power + 1e-9) if ("power",) in active else np.full(N, np.inf)
-    ub[:N] = natural
+    ub[:N] = np.minimum(natural, MAX_COUNT)  # no site has a million machines of one type
     for n, cap in k.caps.items():
         if ("cap", n) in active:
             i = MACHINE_TYPES.index(n)

@@ -71,9 +71,11 @@ class Simulator:
                 self._add_demo_site()
 
     def _add_demo_site(self) -> None:
+        """The demo site has run the prototype's fallback allocation since its price history began."""
         site = self._new_site(DEMO_NAME, DEMO_KEY)
         with self._lock:
             site["allocation"] = dict(DEMO_ALLOCATION)
+            site["created_at"] = site["updated_at"] = format_timestamp(self.now() - timedelta(days=self.history_days))
             self._save()
 
     # -- state -------------------------------------------------------------------
