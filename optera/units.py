@@ -119,7 +119,8 @@ class Money:
         v = float(value)
         for size, suffix, start in ((1e12, "T", 999.95e9), (1e9, "B", 999.95e6), (1e6, "M", 999.95e3), (1e3, "k", 1e4)):
             if abs(v) >= start:
-                digits = f"{abs(v) / size:,.1f}".removesuffix(".0") + suffix
+                scaled = abs(v) / size  # three significant digits: $4.11M, $62.3k, $355k
+                digits = f"{scaled:,.{2 if scaled < 10 else 1 if scaled < 100 else 0}f}" + suffix
                 break
         else:
             return self.amount(v, decimals=0 if abs(v) >= 100 else 2, signed=signed)
