@@ -36,12 +36,12 @@ MAX_NAME = 100  # characters of a site name kept (the simulator accepts up to 10
 FUTURE_TOLERANCE = timedelta(minutes=10)  # clock skew allowed for a price point's timestamp (two price steps)
 
 
-
 def _object(data: Any, what: str) -> Mapping:
     """``data`` if it is a JSON object, else a ValidationError naming ``what``."""
     if not isinstance(data, Mapping):
         raise ValidationError(what, data, "expected a JSON object")
     return data
+
 
 def _field(data: Any, name: str, *, prefix: str = "", default: Any = _MISSING, **bounds) -> Any:
     """``data[name]`` through :func:`optera.numbers.check`, named ``prefix + name`` in errors."""
