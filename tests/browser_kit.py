@@ -271,13 +271,80 @@ def slider_thumb(page, label: str):
     return box.locator('input[type="range"], [role="slider"]').first
 
 
+# the main area's scroller: stMain, or on a page with a chat input the container that keeps it at the bottom
+MAIN_HEIGHT_JS = "() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').parentElement.scrollHeight"
+MAIN_WIDTH_JS = "() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').parentElement.clientWidth"
+
+
 def shot(page, name: str) -> Path:
-    """A full-page screenshot once the charts have drawn."""
+    """A screenshot of the whole page once the charts have drawn.
+
+    Streamlit's main area scrolls inside itself, so a "full page" screenshot would show
+    one viewport: the viewport grows to the main area's height for the shot, then shrinks back.
+    """
+    size = dict(page.viewport_size)
+    for _ in range(4):  # charts redraw at the new size and may change the height once more
+        wait_drawn(page)
+        height = page.evaluate(MAIN_HEIGHT_JS)
+        if height == page.viewport_size["height"]:
+            break
+        page.set_viewport_size({"width": size["width"], "height": height})
     wait_drawn(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
     return path
+
+
+LAYOUT_JS = """() => {
+    const cut = el => el.scrollWidth > el.clientWidth + 1;
+    const visible = el => el.offsetParent !== null;
+    const box = el => el.getBoundingClientRect();
+    const overlap = (a, b) => a.width > 0 && b.width > 0 && a.left < b.right - 1 && b.left < a.right - 1
+        && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+    const problems = [];
+    for (const v of document.querySelectorAll('[data-testid="stMetricValue"]')) {
+        if (visible(v) && [v, ...v.querySelectorAll('*')].some(cut)) problems.push('metric value cut: ' + v.innerText);
+    }
+    for (const b of document.querySelectorAll('button')) {
+        const label = b.innerText.trim().split('\\n').pop();  // the label, not its icon's name
+        if (label && visible(b) && [b, ...b.querySelectorAll('*')].some(cut)) problems.push('button cut: ' + label);
+    }
+    for (const chart of document.querySelectorAll('[data-testid="stPlotlyChart"]')) {
+        if (!visible(chart)) continue;
+        const name = (chart.querySelector('.gtitle') || {}).textContent || 'untitled chart';
+        const title = chart.querySelector('.gtitle'), legend = chart.querySelector('.legend');
+        const ticks = [...chart.querySelectorAll('.xaxislayer-above text')];
+        if (title && legend && overlap(box(title), box(legend))) problems.push(name + ': legend over the title');
+        if (legend && ticks.some(t => overlap(box(t), box(legend))))
+            problems.push(name + ': legend over the x-axis labels');
+        if (ticks.some((t, i) => ticks.slice(i + 1).some(u => overlap(box(t), box(u)))))
+            problems.push(name + ': x-axis labels overlap each other');
+    }
+    return problems;
+}"""
+SIDEBAR_GONE_JS = """() => {
+    const bar = document.querySelector('[data-testid="stSidebar"]');
+    return bar.getAttribute('data-collapsed') === 'true' && bar.getBoundingClientRect().right <= 0
+        && document.getAnimations().every(a => a.playState !== 'running');
+}"""
+
+
+def layout_problems(page) -> list[str]:
+    """What a reader cannot read on the page as drawn: metric values and button labels cut
+    (wider than their box), legends over a chart's title or x-axis labels, x-axis labels
+    over each other."""
+    return page.evaluate(LAYOUT_JS)
+
+
+def sidebar_collapse_frees_room(page) -> bool:
+    """Collapse the sidebar with its own button; True if the main area then grows."""
+    before = page.evaluate(MAIN_WIDTH_JS)
+    page.locator('[data-testid="stSidebar"]').hover()  # the collapse button shows on hover
+    page.locator('[data-testid="stSidebarCollapseButton"] button').click()
+    page.wait_for_function(SIDEBAR_GONE_JS)
+    return page.evaluate(MAIN_WIDTH_JS) > before
 
 
 def no_exception(page, name: str) -> None:
