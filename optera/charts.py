@@ -216,10 +216,11 @@ def pnl_figure(days: pd.DataFrame, deploys: pd.DataFrame, unit: str) -> go.Figur
     ``deploys``: index = time, columns label (what changed).
     """
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=days.index, y=days["realized_profit"], name="Realized profit",
-                         marker_color=COLORS["realized"]))
+    day = 86_400_000  # ms: each bar spans its own day, not the midnight between two
+    fig.add_trace(go.Bar(x=days.index, y=days["realized_profit"], name="Realized profit", xperiod=day,
+                         xperiodalignment="middle", marker_color=COLORS["realized"]))
     fig.add_trace(go.Scatter(x=days.index, y=days["optimal_profit"], name="Optimal profit", mode="lines+markers",
-                             line=dict(color=COLORS["optimum"], dash="dot")))
+                             xperiod=day, xperiodalignment="middle", line=dict(color=COLORS["optimum"], dash="dot")))
     if len(deploys):
         top = float(np.nanmax(days[["realized_profit", "optimal_profit"]].to_numpy())) if len(days) else 0.0
         fig.add_trace(go.Scatter(x=deploys.index, y=[top] * len(deploys), mode="markers", name="Deploy",

@@ -45,7 +45,7 @@ def get_service() -> Service:
 
 NARROW_CSS = """<style>
 @media (max-width: 1000px) {
-  section[data-testid="stSidebar"] { width: 210px !important; min-width: 210px !important; }
+  section[data-testid="stSidebar"][data-collapsed="false"] { width: 210px !important; min-width: 210px !important; }
   [data-testid="stMetricValue"] { font-size: 1.9rem; }
 }
 </style>"""

@@ -55,8 +55,7 @@ def show_proposal(proposal: dict, key: str) -> None:
 
 
 history = svc.chat_history()
-top = st.columns([4, 1])
-if top[1].button("Clear history", icon=":material/delete:", disabled=not history):
+if st.button("Clear history", icon=":material/delete:", disabled=not history):
     svc.clear_chat()
     st.rerun()
 if not history:
