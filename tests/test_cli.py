@@ -3,10 +3,6 @@
 import itertools
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -28,10 +24,11 @@ def brute_force(energy, hash_, token, limit):
     best = (0.0, (0,) * 5)
     ranges = [range(int(limit // s.power) + 1) for s in SPECS]
     for counts in itertools.product(*ranges):
-        power = sum(c * s.power for c, s in zip(counts, SPECS))
+        power = sum(c * s.power for c, s in zip(counts, SPECS, strict=True))
         if power > limit:
             continue
-        profit = sum(c * (s.hashrate * hash_ + s.tokens * token - s.power * energy) for c, s in zip(counts, SPECS))
+        profit = sum(c * (s.hashrate * hash_ + s.tokens * token - s.power * energy)
+                     for c, s in zip(counts, SPECS, strict=True))
         if profit > best[0] + 1e-9:
             best = (profit, counts)
     return best
@@ -130,7 +127,7 @@ def test_backtest_csv_json(capsys):
     assert fixed["switches"] == 0 and fixed["profit"] < data["profit"]
 
 
-def test_source_failure_is_one_line_exit_1(capsys, monkeypatch):
+def test_source_failure_is_one_line_exit_1(capsys, monkeypatch, retry_waits):
     monkeypatch.setenv("MARA_API_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("MARA_API_KEY", "secret-key-123")
     code, out, err = run(capsys, "sync")
@@ -138,29 +135,10 @@ def test_source_failure_is_one_line_exit_1(capsys, monkeypatch):
     assert "secret-key-123" not in out + err
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_sim_command_serves_over_http(tmp_path):
-    port = _free_port()
-    exe = os.path.join(os.path.dirname(sys.executable), "optera")
-    proc = subprocess.Popen([exe, "sim", "--port", str(port), "--state", str(tmp_path / "s.json")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        for _ in range(100):
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/prices", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert r.status_code == 200 and len(r.json()) > 100
-        assert r.json()[0]["timestamp"] > r.json()[1]["timestamp"]  # newest first
-    finally:
-        proc.terminate()
-        proc.wait(5)
+def test_sim_command_serves_over_http(sim_command):
+    r = httpx.get(f"{sim_command}/prices", timeout=5)
+    assert r.status_code == 200 and len(r.json()) > 100
+    assert r.json()[0]["timestamp"] > r.json()[1]["timestamp"]  # newest first
 
 
 def test_malformed_source_url_is_a_message_not_a_traceback(capsys, monkeypatch):
