@@ -11,21 +11,16 @@ set: almost every test opens fresh SQLite files, and their fsyncs on a shared, b
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-from optera.mara import MaraClient  # noqa: E402
-from optera.sim.api import DEMO_KEY, Simulator  # noqa: E402
-from optera.sim.server import start_background  # noqa: E402
-from optera.store import Store  # noqa: E402
-
-from faultserver import FaultServer  # noqa: E402
+if TYPE_CHECKING:  # imported where used: pytest-xdist's controller loads this file and runs no test
+    from optera.sim.api import Simulator
+    from optera.store import Store
 
 
 def pytest_configure(config):
@@ -50,6 +45,8 @@ def _isolated_env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(tmp_path) -> Store:
+    from optera.store import Store
+
     s = Store(tmp_path / "store.db")
     yield s
     s.close()
@@ -57,6 +54,8 @@ def store(tmp_path) -> Store:
 
 @pytest.fixture
 def simulator(tmp_path) -> Simulator:
+    from optera.sim.api import Simulator
+
     return Simulator(state_path=tmp_path / "sim.json")
 
 
@@ -69,6 +68,9 @@ class SimServer:
 
 @pytest.fixture
 def sim_server(simulator):
+    from optera.sim.api import DEMO_KEY
+    from optera.sim.server import start_background
+
     server, url = start_background(simulator)
     yield SimServer(url=url, key=DEMO_KEY, sim=simulator)
     server.shutdown()
@@ -95,6 +97,8 @@ def sim_command(tmp_path) -> str:
 
 @pytest.fixture
 def client(sim_server):
+    from optera.mara import MaraClient
+
     c = MaraClient(sim_server.url, sim_server.key, timeout=5.0, retries=3, backoff=0, sleep=lambda _s: None)
     yield c
     c.close()
@@ -103,6 +107,8 @@ def client(sim_server):
 @pytest.fixture
 def fault_server():
     """The suite's one fake MARA server (``faultserver.py``), demo key, fixed clock, no faults yet."""
+    from faultserver import FaultServer
+
     s = FaultServer()
     yield s
     s.stop()
@@ -132,6 +138,9 @@ def retry_waits(monkeypatch) -> Sleeps:
 def make_client(fault_server):
     """``make_client(key=DEMO_KEY, **kw) -> (client, sleeps)``: clients of the fault server whose
     retry waits are recorded, not waited (3 attempts, 0.25 s backoff, 2 s timeout unless given)."""
+    from optera.mara import MaraClient
+    from optera.sim.api import DEMO_KEY
+
     made = []
 
     def make(key: str | None = DEMO_KEY, **kw):

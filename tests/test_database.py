@@ -41,12 +41,13 @@ def isolated(tmp_path):
 
 # -- concurrency ---------------------------------------------------------------------
 
-def test_cli_sync_while_app_reads_and_deploys(tmp_path, monkeypatch, sim_command):
+def test_cli_sync_while_app_reads_and_deploys(tmp_path, monkeypatch, sim_server):
+    """The terminals and the app share one site: the simulator over HTTP."""
     from optera.config import load_settings
     from optera.deploy import deploy
     from optera.service import Service
 
-    monkeypatch.setenv("MARA_API_URL", sim_command)
+    monkeypatch.setenv("MARA_API_URL", sim_server.url)
     monkeypatch.setenv("MARA_API_KEY", DEMO_KEY)
     svc = Service(load_settings())
     first = svc.refresh()
@@ -110,7 +111,7 @@ def test_cli_sync_while_app_reads_and_deploys(tmp_path, monkeypatch, sim_command
     assert [a["phase"] for a in audit].count("intent") == 5
     assert sorted(a["result"] for a in audit if a["phase"] == "outcome") == ["ok"] * 5
     # the site's real state is the last deploy
-    site = httpx.get(sim_command + "/machines", headers={"X-Api-Key": DEMO_KEY}, timeout=5).json()
+    site = httpx.get(sim_server.url + "/machines", headers={"X-Api-Key": DEMO_KEY}, timeout=5).json()
     assert site["gpu_compute"] == 5 and site["hydro_miners"] == 5
 
 
