@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from optera.optimize import Constraints, solve
 from optera.models import MACHINE_TYPES, Allocation, Prices
+from optera.optimize import Constraints, solve
 from optera.optimize.repair import proportional_scale
 
 DAY = Path(__file__).resolve().parent.parent / "data" / "mara_prices_2025-06-21.csv"

@@ -26,9 +26,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_kit import (CHROMIUM, chromium, go, metric, new_page, no_exception, running, server_env,  # noqa: E402
-                         runs, slider_thumb, start_sim, start_streamlit, wait_drawn, wait_idle,
-                         wait_metric_changed)
+from browser_kit import (  # noqa: E402
+    CHROMIUM,
+    chromium,
+    go,
+    metric,
+    new_page,
+    no_exception,
+    running,
+    runs,
+    server_env,
+    slider_thumb,
+    start_sim,
+    start_streamlit,
+    wait_drawn,
+    wait_idle,
+    wait_metric_changed,
+)
 
 OUT = ROOT / "test-artifacts" / "bench_browser.json"
 QUESTION = "best allocation"

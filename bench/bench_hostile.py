@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from faultserver import FaultServer, gzip_bomb  # noqa: E402
-
 from optera.mara import MaraClient  # noqa: E402
 from optera.models import Allocation  # noqa: E402
+
+from faultserver import FaultServer, gzip_bomb  # noqa: E402
 
 KEY = "bench-hostile-key-0123456789"
 WALL = 60.0

@@ -21,8 +21,15 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .audit import NOT_SENT
-from .errors import (BadResponseError, DeployNotSent, DeployUnverified, RefusedError, SourceError, StorageError,
-                     ValidationError)
+from .errors import (
+    BadResponseError,
+    DeployNotSent,
+    DeployUnverified,
+    RefusedError,
+    SourceError,
+    StorageError,
+    ValidationError,
+)
 from .mara import MaraClient
 from .models import DEFAULT_INVENTORY, Allocation, Inventory
 from .numbers import check

@@ -42,10 +42,25 @@ import tenacity
 
 from . import redaction
 from .clock import utcnow
-from .errors import (AuthError, BadResponseError, RateLimitedError, RefusedError, SourceError, UnavailableError,
-                     ValidationError)
-from .models import (Allocation, Inventory, PriceList, Site, SiteStatus, format_timestamp, parse_price_list,
-                     parse_timestamp)
+from .errors import (
+    AuthError,
+    BadResponseError,
+    RateLimitedError,
+    RefusedError,
+    SourceError,
+    UnavailableError,
+    ValidationError,
+)
+from .models import (
+    Allocation,
+    Inventory,
+    PriceList,
+    Site,
+    SiteStatus,
+    format_timestamp,
+    parse_price_list,
+    parse_timestamp,
+)
 from .transport import Expired, TooLarge, UnknownEncoding, deadline, make_transport, read_body
 
 __all__ = ["MaraClient", "SourceError", "AuthError", "BadResponseError", "RateLimitedError", "RefusedError",

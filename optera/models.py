@@ -16,9 +16,9 @@ boundary is read in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from collections.abc import Mapping
 from typing import Any
 
 from .errors import ValidationError

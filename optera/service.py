@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import getpass
 import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 
+from .clock import utcnow
 from .config import Settings, load_settings
+from .economics import status_at
 from .errors import SourceError
 from .mara import MaraClient
-from .clock import utcnow
-from .economics import status_at
 from .models import DEFAULT_INVENTORY, Allocation, Inventory, Prices, SiteStatus
 from .store import Store, recover
 from .sync import SyncResult, sync

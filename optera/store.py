@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 from . import audit
 from .clock import utcnow
 from .errors import DatabaseCorruptError, DatabaseLockedError, DatabasePathError, StorageError
-from .redaction import redact, safe
 from .models import MACHINE_TYPES, Allocation, Inventory, MachineSpec, Prices, SiteStatus, format_timestamp
+from .redaction import redact, safe
 from .vocabulary import PRICE_COLUMNS
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from typing import Callable
 
 from .errors import SourceError, StorageError, UnavailableError
 from .mara import MaraClient
-from .redaction import redact
 from .models import SiteStatus
+from .redaction import redact
 from .store import Store
 from .units import power
 

@@ -1,31 +1,40 @@
-"""Shared fixtures: isolated DB and secrets for every test, the simulator in process and
-over real HTTP, a client wired to it with instant retries, the fake MARA server with its
-faults (``faultserver.py``) and clients of it that record their retry waits."""
+"""Shared fixtures: isolated DB, secrets and settings for every test; the simulator in
+process, over real HTTP and as the ``optera sim`` command; a client wired to it with instant
+retries; the fake MARA server with its faults (``faultserver.py``) and clients of it that
+record their retry waits.
+
+Temporary files live in memory (``/dev/shm``) when the machine has it and no TMPDIR is
+set: almost every test opens fresh SQLite files, and their fsyncs on a shared, busy disk
+(a dozen per new database, 3-30 ms each) were most of the suite's waiting.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
+if TYPE_CHECKING:  # imported where used: pytest-xdist's controller loads this file and runs no test
+    from optera.sim.api import Simulator
+    from optera.store import Store
 
-from faultserver import FaultServer  # noqa: E402
 
-from optera.mara import MaraClient  # noqa: E402
-from optera.sim.api import DEMO_KEY, Simulator  # noqa: E402
-from optera.sim.server import start_background  # noqa: E402
-from optera.store import Store  # noqa: E402
+def pytest_configure(config):
+    memory = "/dev/shm"
+    if config.option.basetemp is None and "TMPDIR" not in os.environ and os.access(memory, os.W_OK):
+        os.environ["TMPDIR"] = memory  # also for the servers and CLIs the tests start
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
-    """No test touches the developer's DB, simulator state or secrets."""
+    """No test touches the developer's DB, simulator state, secrets or settings."""
     for name in list(os.environ):
-        if name.startswith(("MARA_", "OPENAI_")):
+        if name.startswith(("MARA_", "OPENAI_", "OPTERA_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OPTERA_DB", str(tmp_path / "optera.db"))
     monkeypatch.setenv("OPTERA_SIM_STATE", str(tmp_path / "sim_state.json"))
@@ -36,6 +45,8 @@ def _isolated_env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(tmp_path) -> Store:
+    from optera.store import Store
+
     s = Store(tmp_path / "store.db")
     yield s
     s.close()
@@ -43,6 +54,8 @@ def store(tmp_path) -> Store:
 
 @pytest.fixture
 def simulator(tmp_path) -> Simulator:
+    from optera.sim.api import Simulator
+
     return Simulator(state_path=tmp_path / "sim.json")
 
 
@@ -55,13 +68,37 @@ class SimServer:
 
 @pytest.fixture
 def sim_server(simulator):
+    from optera.sim.api import DEMO_KEY
+    from optera.sim.server import start_background
+
     server, url = start_background(simulator)
     yield SimServer(url=url, key=DEMO_KEY, sim=simulator)
     server.shutdown()
 
 
 @pytest.fixture
+def sim_command(tmp_path) -> str:
+    """``optera sim`` in a subprocess (the test's settings, its own state file) on a free port;
+    yields its URL. A port taken meanwhile by another worker's server is tried again."""
+    from browser_kit import BIN, _spawn, free_port, stop
+
+    for attempt in range(3):
+        url = f"http://127.0.0.1:{free_port()}"
+        args = [str(BIN / "optera"), "sim", "--port", url.rsplit(":", 1)[1], "--state", str(tmp_path / "sim.json")]
+        try:
+            proc = _spawn(args, dict(os.environ), tmp_path / "sim_command.log", url + "/prices")
+            break
+        except AssertionError as e:
+            if "cannot listen" not in str(e) or attempt == 2:
+                raise
+    yield url
+    stop(proc)
+
+
+@pytest.fixture
 def client(sim_server):
+    from optera.mara import MaraClient
+
     c = MaraClient(sim_server.url, sim_server.key, timeout=5.0, retries=3, backoff=0, sleep=lambda _s: None)
     yield c
     c.close()
@@ -70,6 +107,8 @@ def client(sim_server):
 @pytest.fixture
 def fault_server():
     """The suite's one fake MARA server (``faultserver.py``), demo key, fixed clock, no faults yet."""
+    from faultserver import FaultServer
+
     s = FaultServer()
     yield s
     s.stop()
@@ -83,9 +122,25 @@ class Sleeps(list):
 
 
 @pytest.fixture
+def retry_waits(monkeypatch) -> Sleeps:
+    """The app's own clients (``client_from_settings``: pages, CLI) record their waits between
+    attempts instead of waiting; returns the record."""
+    import optera.service
+
+    real = optera.service.client_from_settings
+    sleeps = Sleeps()
+    monkeypatch.setattr(optera.service, "client_from_settings",
+                        lambda settings, **kw: real(settings, **{"sleep": sleeps, **kw}))
+    return sleeps
+
+
+@pytest.fixture
 def make_client(fault_server):
     """``make_client(key=DEMO_KEY, **kw) -> (client, sleeps)``: clients of the fault server whose
     retry waits are recorded, not waited (3 attempts, 0.25 s backoff, 2 s timeout unless given)."""
+    from optera.mara import MaraClient
+    from optera.sim.api import DEMO_KEY
+
     made = []
 
     def make(key: str | None = DEMO_KEY, **kw):

@@ -10,9 +10,9 @@ from datetime import datetime
 import numpy as np
 import pytest
 
+from optera.models import Allocation, Prices, ValidationError
 from optera.optimize import Constraints, explain, profit_curve, solve
 from optera.units import Money
-from optera.models import Allocation, Prices, ValidationError
 
 TS = datetime(2025, 6, 21, 12, 0)
 # The published inventory, written out again here so the test does not trust the code's copy.
@@ -124,10 +124,11 @@ def random_case(rng: random.Random):
     return prices, limit, c, current
 
 
-def test_matches_brute_force_on_600_random_cases():
-    rng = random.Random(20250621)
+@pytest.mark.parametrize("cases", [60, pytest.param(600, marks=pytest.mark.slow)])
+def test_matches_brute_force_on_random_cases(cases):
+    rng = random.Random(20250621)  # the fast tier's 60 cases are the first of the 600
     kinds_seen = {"infeasible": 0, "feasible": 0}
-    for case in range(600):
+    for case in range(cases):
         prices, limit, c, current = random_case(rng)
         expected = brute(prices, limit, c, current)
         s = solve(prices, limit, c, current)
@@ -147,7 +148,7 @@ def test_matches_brute_force_on_600_random_cases():
         assert s.power_used == pytest.approx(float(x @ POWER))
         assert s.profit == pytest.approx(s.revenue - s.cost)
         assert s.profit - s.switching_cost == pytest.approx(got, rel=1e-9, abs=1e-6)
-    assert kinds_seen["infeasible"] >= 20 and kinds_seen["feasible"] >= 300, kinds_seen
+    assert kinds_seen["infeasible"] >= cases // 30 and kinds_seen["feasible"] >= cases // 2, kinds_seen
 
 
 def test_unconstrained_optimum_fills_power_with_best_type():
@@ -189,7 +190,8 @@ def test_min_tokens_conflict_reports_the_maximum():
     s = solve(prices, 1_000_000, Constraints(min_tokens=5_000_000, caps={"asic_compute": 60}))
     assert not s.feasible
     # the power limit alone already rules it out: 66 asics (990 kW) + 2 gpu = 3,302,000 tokens
-    assert s.conflicts == ["at least 5,000,000 tokens cannot be reached: power limit 1 MW allows at most 3,302,000 tokens"]
+    assert s.conflicts == ["at least 5,000,000 tokens cannot be reached: "
+                           "power limit 1 MW allows at most 3,302,000 tokens"]
     s = solve(prices, 1_000_000, Constraints(min_tokens=3_100_000, caps={"asic_compute": 60}))
     assert not s.feasible
     # now the cap matters too: 60 asics (900 kW, 3,000,000) + 20 gpu in the last 100 kW (20,000)
@@ -328,8 +330,8 @@ def test_next_power_step_is_worth_what_a_whole_machine_adds():
     """At 1 MW one more kW fits no machine; 5 kW more lets a 67th ASIC replace the immersion miner."""
     from datetime import datetime
 
-    from optera.optimize import explain, solve
     from optera.models import Prices
+    from optera.optimize import explain, solve
 
     p = Prices(datetime(2025, 1, 1), 0.6, 1.5, 0.8)
     s = solve(p, 1_000_000)

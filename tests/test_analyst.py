@@ -12,8 +12,8 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-
 from chat_site import SPEC, deploy, hand_power, hand_profit, prices_in, read_every, realized
+
 from optera.chat import stored
 from optera.chat.analyst import BuiltinAnalyst
 from optera.chat.answers import HELP_TEXT

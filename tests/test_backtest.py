@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from optera.backtest import compare_strategies, run_backtest
+from optera.models import MACHINE_TYPES, Allocation, Inventory
 from optera.optimize.frontier import candidates
 from optera.pricefile import read_prices_csv
-from optera.models import MACHINE_TYPES, Allocation, Inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DAY = ROOT / "data" / "mara_prices_2025-06-21.csv"
@@ -51,7 +51,7 @@ def enumerate_allocations(limit, power, hash_, tokens, caps=None):
     caps = caps or {}
     ranges = [range(min(int(limit // power[n]), caps.get(n, 10**9)) + 1) for n in MACHINE_TYPES]
     rows = np.array([c for c in itertools.product(*ranges)
-                     if sum(k * power[n] for k, n in zip(c, MACHINE_TYPES)) <= limit])
+                     if sum(k * power[n] for k, n in zip(c, MACHINE_TYPES, strict=True)) <= limit])
     p = np.array([power[n] for n in MACHINE_TYPES], dtype=float)
     h = np.array([hash_[n] for n in MACHINE_TYPES], dtype=float)
     t = np.array([tokens[n] for n in MACHINE_TYPES], dtype=float)
@@ -178,7 +178,7 @@ def test_hindsight_between_fixed_and_optimal():
     assert hind.profit == pytest.approx(best_fixed, rel=1e-12)
     rng = np.random.default_rng(0)
     for k in rng.choice(len(rows), 25, replace=False):
-        alloc = Allocation(**dict(zip(MACHINE_TYPES, map(int, rows[k]))))
+        alloc = Allocation(**dict(zip(MACHINE_TYPES, map(int, rows[k]), strict=True)))
         fixed = run_backtest(prices, "fixed", limit, allocation=alloc)
         assert hind.profit >= fixed.profit - 1e-6
     assert hind.switches == 0 and (hind.series[list(MACHINE_TYPES)].nunique() == 1).all()

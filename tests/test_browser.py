@@ -11,10 +11,26 @@ import re
 
 import httpx
 import pytest
-from browser_kit import (CHROMIUM, DEMO_KEY, chromium, go, metric, new_page, no_exception, running, server_env,
-                         shot, slider_thumb, start_sim, start_streamlit, wait_for_text, wait_idle)
 
 from optera.models import MACHINE_TYPES
+
+from browser_kit import (
+    CHROMIUM,
+    DEMO_KEY,
+    chromium,
+    go,
+    metric,
+    new_page,
+    no_exception,
+    running,
+    server_env,
+    shot,
+    slider_thumb,
+    start_sim,
+    start_streamlit,
+    wait_for_text,
+    wait_idle,
+)
 
 pytestmark = [
     pytest.mark.browser,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from chat_site import hand_profit, prices_in, read_every
 from test_pages import _fresh_caches, app, text_of  # noqa: F401 - the caches fixture is autouse
+
 from optera.chat import stored
 from optera.clock import utcnow
 from optera.config import load_settings

@@ -30,10 +30,11 @@ def brute_force(energy, hash_, token, limit):
     best = (0.0, (0,) * 5)
     ranges = [range(int(limit // s.power) + 1) for s in SPECS]
     for counts in itertools.product(*ranges):
-        power = sum(c * s.power for c, s in zip(counts, SPECS))
+        power = sum(c * s.power for c, s in zip(counts, SPECS, strict=True))
         if power > limit:
             continue
-        profit = sum(c * (s.hashrate * hash_ + s.tokens * token - s.power * energy) for c, s in zip(counts, SPECS))
+        profit = sum(c * (s.hashrate * hash_ + s.tokens * token - s.power * energy)
+                     for c, s in zip(counts, SPECS, strict=True))
         if profit > best[0] + 1e-9:
             best = (profit, counts)
     return best
@@ -132,7 +133,7 @@ def test_backtest_csv_json(capsys):
     assert fixed["switches"] == 0 and fixed["profit"] < data["profit"]
 
 
-def test_source_failure_is_one_line_exit_1(capsys, monkeypatch):
+def test_source_failure_is_one_line_exit_1(capsys, monkeypatch, retry_waits):
     monkeypatch.setenv("MARA_API_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("MARA_API_KEY", "secret-key-123")
     code, out, err = run(capsys, "sync")

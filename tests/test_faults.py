@@ -4,8 +4,10 @@ The suite's fake MARA server (``faultserver.py``: the simulator over HTTP) first
 good data, then moves on an hour and misbehaves in one way. Each cell checks what a user
 relies on when the source breaks: no traceback, a clear message, the last good data still
 shown, nothing invalid stored, no deploy sent unless a valid allocation was deliberately
-deployed. The page cells are ``slow`` (an AppTest each); sync and the CLI meet every
-fault, the hostile answers included, in the fast tier.
+deployed. Sync meets every fault, the hostile answers included, in the fast tier; so does
+the CLI, each fault through one command chosen so that every command meets every kind of
+outcome it has (``FAST_CLI``), and each page meets one fault (``FAST_PAGES``). The rest of
+the matrix is ``slow``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from datetime import datetime
 import pytest
 import streamlit as st
 
-from faultserver import FaultServer
 from optera.sim.prices import STEP
+
+from faultserver import FaultServer
 
 KEY = "fault-test-key"
 START = datetime(2025, 6, 21, 12, 0)  # the real day's first point: the simulator serves nothing earlier
@@ -229,10 +232,25 @@ CLI_COMMANDS = {
     "deploy": ["deploy", "--yes", "--json"],
     "backtest": ["backtest", "--json"],
 }
+# The fast tier's cells: every fault once; sync meets valid, empty, failing and dripping
+# answers, status valid and failing ones, deploy faults that stop it and ones that do not.
+FAST_CLI = {
+    "duplicates": "sync", "empty": "sync", "500": "sync", "drip": "sync",
+    "out_of_order": "status", "503": "status", "huge": "status",
+    "nan": "optimize", "html": "optimize", "gzip_bomb": "optimize", "429": "optimize",
+    "negative": "deploy", "huge_values": "deploy", "timeout": "deploy", "echo_key": "deploy",
+    "missing_fields": "deploy",
+    "string": "backtest", "truncated": "backtest", "401": "backtest", "future": "backtest", "502": "backtest",
+}
 
 
-@pytest.mark.parametrize("command", list(CLI_COMMANDS))
-@pytest.mark.parametrize("fault", list(FAULTS) + list(HOSTILE))
+def _matrix(rows, columns, fast: dict) -> list:
+    """Every (row, column) cell; those not in ``fast`` are ``slow``."""
+    return [pytest.param(r, c, id=f"{r}-{c}", marks=() if fast.get(r) == c else pytest.mark.slow)
+            for r in rows for c in columns]
+
+
+@pytest.mark.parametrize("fault, command", _matrix(list(FAULTS) + list(HOSTILE), CLI_COMMANDS, FAST_CLI))
 def test_cli_surface(env, server, capsys, fault, command):
     from optera.cli import main
 
@@ -288,6 +306,9 @@ PAGES = {
     "intel": "views/intel.py",
     "chat": "views/chat.py",
 }
+# The fast tier's page cells: each page once, after a failing or a valid-but-messy answer.
+FAST_PAGES = {"503": "overview", "out_of_order": "optimizer", "nan": "intel", "401": "chat"}
+FAST_REFRESH = {"500", "duplicates"}
 
 
 def _texts(at) -> str:
@@ -316,9 +337,7 @@ def _wait_for_sync(store, before: int, seconds: float = 20.0) -> None:
     assert _sync_count(store) > before, "the background sync never finished"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("page", list(PAGES))
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault, page", _matrix(FAULTS, PAGES, FAST_PAGES))
 def test_page_surface(env, server, fault, page):
     """The app opened (or refreshed) while the source misbehaves, after a good sync earlier."""
     from streamlit.testing.v1 import AppTest
@@ -365,8 +384,8 @@ def test_page_surface(env, server, fault, page):
 
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("fault", list(FAULTS) + list(HOSTILE))
+@pytest.mark.parametrize("fault", [pytest.param(f, marks=() if f in FAST_REFRESH else pytest.mark.slow)
+                                   for f in list(FAULTS) + list(HOSTILE)])
 def test_refresh_now_surface(env, server, fault):
     """After a good first view, the source breaks and the user presses Refresh now."""
     from streamlit.testing.v1 import AppTest

@@ -21,9 +21,6 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from browser_kit import (CHROMIUM, DEMO_KEY, chromium, go, layout_problems, metric, new_page, no_exception, running,
-                         server_env, shot, sidebar_collapse_frees_room, slider_thumb, start_sim, start_streamlit,
-                         wait_for_text, wait_idle)
 
 from optera.clock import FileClock, utcnow
 from optera.mara import MaraClient
@@ -31,6 +28,26 @@ from optera.models import MACHINE_TYPES, Inventory
 from optera.sim.api import DEMO_ALLOCATION
 from optera.store import Store
 from optera.vocabulary import LABELS
+
+from browser_kit import (
+    CHROMIUM,
+    DEMO_KEY,
+    chromium,
+    go,
+    layout_problems,
+    metric,
+    new_page,
+    no_exception,
+    running,
+    server_env,
+    shot,
+    sidebar_collapse_frees_room,
+    slider_thumb,
+    start_sim,
+    start_streamlit,
+    wait_for_text,
+    wait_idle,
+)
 
 pytestmark = [
     pytest.mark.browser,

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-
 from test_backtest import HASH, POWER, TOKENS, enumerate_allocations
 
 from optera import ledger

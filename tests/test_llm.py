@@ -10,18 +10,18 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-
 from chat_site import hand_profit, prices_in, read_every
+
 from optera.chat.llm import MAX_TOOL_ROUNDS, LLMAgent, no_deploy_note, phrase_brief, safe_markdown
+from optera.chat.tools import TOOL_NAMES, Toolbox
 from optera.clock import ManualClock
 from optera.config import Secret, Settings
 from optera.mara import MaraClient
 from optera.models import Allocation
+from optera.service import Service
 from optera.sim.api import DEMO_KEY, Simulator
 from optera.store import Store
 from optera.sync import sync
-from optera.service import Service
-from optera.chat.tools import TOOL_NAMES, Toolbox
 from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-test-VERYSECRET-0123456789abcdef"

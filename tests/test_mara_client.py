@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime
 
@@ -9,22 +10,28 @@ import httpx
 import pytest
 
 from optera.config import Secret, Settings
-from optera.mara import (AuthError, BadResponseError, MaraClient, SourceError, RateLimitedError, RefusedError,
-                         UnavailableError)
-from optera.service import client_from_settings
+from optera.mara import (
+    AuthError,
+    BadResponseError,
+    MaraClient,
+    RateLimitedError,
+    RefusedError,
+    SourceError,
+    UnavailableError,
+)
 from optera.models import DEFAULT_INVENTORY, Allocation
+from optera.service import client_from_settings
 from optera.sim.api import DEMO_ALLOCATION, DEMO_KEY
 from optera.sim.prices import PriceModel
 
 from faultserver import FIXED_NOW
-
 
 # -- every endpoint against the simulator over HTTP -----------------------------------
 
 def test_prices_oldest_first_and_equal_to_the_model(client, sim_server):
     prices = client.get_prices()
     assert len(prices) == 7 * 288 + 1 or len(prices) == 7 * 288
-    assert all(a.timestamp < b.timestamp for a, b in zip(prices, prices[1:]))
+    assert all(a.timestamp < b.timestamp for a, b in itertools.pairwise(prices))
     model = PriceModel()
     assert prices[-1] == model.point(prices[-1].timestamp)
     assert prices[0] == model.point(prices[0].timestamp)

@@ -8,8 +8,19 @@ from datetime import datetime
 import pytest
 
 from optera import redaction
-from optera.models import (DEFAULT_INVENTORY, MACHINE_TYPES, MAX_NAME, Allocation, Inventory, Prices, Site,
-                           SiteStatus, ValidationError, parse_price_list, parse_timestamp)
+from optera.models import (
+    DEFAULT_INVENTORY,
+    MACHINE_TYPES,
+    MAX_NAME,
+    Allocation,
+    Inventory,
+    Prices,
+    Site,
+    SiteStatus,
+    ValidationError,
+    parse_price_list,
+    parse_timestamp,
+)
 from optera.numbers import MAX_COUNT
 
 GOOD = {"timestamp": "2025-06-21T13:00:00", "energy_price": 0.73, "hash_price": 1.5, "token_price": 0.85}

@@ -72,7 +72,7 @@ def test_overview_range_selector_changes_window():
     assert before != after and after.startswith("288 ")
 
 
-def test_overview_failing_source_keeps_cached_data(monkeypatch):
+def test_overview_failing_source_keeps_cached_data(monkeypatch, retry_waits):
     at = app()
     shown = metric(at, "Energy price").value
     monkeypatch.setenv("MARA_API_URL", "http://127.0.0.1:9")
@@ -112,7 +112,7 @@ def test_optimizer_table_matches_hand_calculation():
     table = at.dataframe[0].value
     from optera.models import DEFAULT_INVENTORY, MACHINE_TYPES
     profit = 0.0
-    for name, units in zip(MACHINE_TYPES, table["Optimal"]):
+    for name, units in zip(MACHINE_TYPES, table["Optimal"], strict=True):
         s = DEFAULT_INVENTORY[name]
         profit += units * (s.hashrate * 2.0 + s.tokens * 1.0 - s.power * 0.5)
     assert metric(at, "Optimal profit").help.startswith(Money().period(profit) + ";")

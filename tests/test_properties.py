@@ -19,8 +19,19 @@ from hypothesis import strategies as st
 
 from optera import redaction
 from optera.errors import OpteraError
-from optera.models import (DEFAULT_INVENTORY, FUTURE_TOLERANCE, MACHINE_TYPES, MAX_NAME, MIN_POWER, Allocation,
-                           Inventory, Prices, Site, SiteStatus, parse_price_list)
+from optera.models import (
+    DEFAULT_INVENTORY,
+    FUTURE_TOLERANCE,
+    MACHINE_TYPES,
+    MAX_NAME,
+    MIN_POWER,
+    Allocation,
+    Inventory,
+    Prices,
+    Site,
+    SiteStatus,
+    parse_price_list,
+)
 from optera.numbers import MAX_COUNT, MAX_VALUE
 from optera.pricefile import read_prices_csv
 

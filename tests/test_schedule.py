@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 
 from optera.backtest import best_schedule, run_backtest, run_policy
-from optera.models import MACHINE_TYPES, Allocation
+from optera.models import DEFAULT_INVENTORY, MACHINE_TYPES, Allocation
 from optera.optimize.frontier import _directions, _inventory_key, candidates
-from optera.models import DEFAULT_INVENTORY
 from optera.policy import Policy
 from optera.schedule import state_set
 from optera.sim.prices import PriceModel

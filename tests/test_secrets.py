@@ -16,8 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from faultserver import FaultServer
 import streamlit as st
+
+from faultserver import FaultServer
 
 MARA_SECRET = "mara-SECRET-1234567890"
 OPENAI_SECRET = "sk-SECRET-abcdef"
@@ -55,6 +56,8 @@ def openai_server(hits: list) -> _Server:
     """A Chat Completions endpoint that rejects the key, echoing it back (the worst case)."""
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # no 40 ms delayed-ACK wait between the headers and the body
+
         def log_message(self, *args):
             pass
 

@@ -21,8 +21,14 @@ from optera.redaction import plain
 from optera.service import Service
 from optera.units import count, machines, pct
 from optera.units import power as kw
-from optera.vocabulary import (AUTOPILOT_MODES, AUTOPILOT_OUTCOMES, AUTOPILOT_STATUS, DEPLOY_SOURCES,
-                               POLICY_LABELS, STRATEGY_LABELS)
+from optera.vocabulary import (
+    AUTOPILOT_MODES,
+    AUTOPILOT_OUTCOMES,
+    AUTOPILOT_STATUS,
+    DEPLOY_SOURCES,
+    POLICY_LABELS,
+    STRATEGY_LABELS,
+)
 from ui.common import METRIC_WIDTH, caps_notice, row
 
 TIMELINE = 500  # decisions drawn on the timeline

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..clock import Clock, utcnow
 from ..errors import AutopilotError, InputError, StorageError
 from ..models import Allocation, Prices, format_timestamp
-from ..policy import DEPLOY, HOLD, Decision, Policy, PolicyState, decide
+from ..policy import HOLD, Decision, Policy, PolicyState, decide
 from .state import HEARTBEAT, HEARTBEAT_EVERY, LIVE_STATE, PAUSE, POLL_S, pause
 
 if TYPE_CHECKING:

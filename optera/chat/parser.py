@@ -31,8 +31,16 @@ from typing import Any, Mapping
 
 from ..clock import utcnow
 from ..vocabulary import PRICE_COLUMNS, PRICE_SHORT
-from .phrases import (MACHINE, Change, machines, normalise, read_constraints, read_power, read_prices,
-                      read_switching_cost)
+from .phrases import (
+    MACHINE,
+    Change,
+    machines,
+    normalise,
+    read_constraints,
+    read_power,
+    read_prices,
+    read_switching_cost,
+)
 from .query import HISTORY, INTENTS, OPTIMUM, Context, Query, intent_words
 from .timerange import MONTHS, WEEKDAYS, TimeRange, find_range
 

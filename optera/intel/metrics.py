@@ -16,7 +16,6 @@ from ..models import DEFAULT_INVENTORY, MACHINE_TYPES, Inventory
 from ..vocabulary import PRICE_COLUMNS
 
 
-
 def _check(prices: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in PRICE_COLUMNS if c not in prices.columns]
     if missing:

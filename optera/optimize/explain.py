@@ -22,6 +22,7 @@ from ..vocabulary import LOWER, MACHINE_TYPES
 from .constraints import Constraints
 from .milp import Solution, solve
 
+
 @dataclass
 class Explanation:
     binding: list[str]

@@ -190,8 +190,7 @@ def _prefix_hulls(x: np.ndarray, y: np.ndarray) -> list[tuple[int, ...]]:
 
 
 def _hull_vertices(points: np.ndarray) -> tuple[np.ndarray, bool]:
-    from scipy.spatial import ConvexHull
-    from scipy.spatial import QhullError
+    from scipy.spatial import ConvexHull, QhullError
 
     varying = points.max(axis=0) > points.min(axis=0)
     pts = points[:, varying]

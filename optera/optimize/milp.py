@@ -20,7 +20,7 @@ from ..units import constraint as phrase
 from ..units import number
 from ..units import power as kw
 from ..vocabulary import INFERENCE_TYPES, MACHINE_TYPES
-from .constraints import Constraints, _Checked, _check
+from .constraints import Constraints, _check, _Checked
 
 N = len(MACHINE_TYPES)
 _INF_MASK = np.array([n in INFERENCE_TYPES for n in MACHINE_TYPES])

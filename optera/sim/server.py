@@ -15,6 +15,9 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "OpteraSim/1"
         protocol_version = "HTTP/1.1"
+        # headers and body go out in separate writes: with Nagle on, each answer on a kept-alive
+        # connection waits ~40 ms for the client's delayed ACK
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):  # quiet: the CLI prints its own banner
             pass
