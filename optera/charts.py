@@ -22,6 +22,9 @@ from .vocabulary import AUTOPILOT_OUTCOMES, LABELS, MACHINE_TYPES, PRICE_COLUMNS
 
 pio.templates.default = "none"
 MAX_POINTS = 2000
+# no plotly toolbar: its buttons are a few dozen SVG nodes per chart that every redraw lays out again;
+# drag still zooms, a double click resets, and every chart's data has a CSV download beside it
+CONFIG = {"displayModeBar": False}
 COLORS = {
     "energy_price": "#dc2626", "hash_price": "#d97706", "token_price": "#2563eb",
     "revenue": "#0f766e", "cost": "#dc2626", "profit": "#0f172a", "optimum": "#7c3aed",
