@@ -111,8 +111,10 @@ def _curve(hash_price: float, token_price: float, power_limit: float, constraint
 @st.fragment
 def constraints_box() -> None:
     """Its own fragment, above the what-if box, so a price step does not re-send these twenty inputs;
-    a change here reruns the page (see :func:`_answer_again`)."""
-    with st.expander("Constraints", expanded=False, icon=":material/tune:"):
+    a change here reruns the page (see :func:`_answer_again`). A popover, not an expander: the browser
+    builds a popover's inputs only when it is opened (a collapsed expander's are built and laid out
+    with the page: a quarter of a price step's browser time)."""
+    with st.popover("Constraints", icon=":material/tune:", width="stretch"):
         constraint_inputs()
 
 
