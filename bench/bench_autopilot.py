@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from optera.autopilot import Autopilot
+from optera.autopilot.loop import Autopilot
 from optera.clock import ManualClock
 from optera.config import load_settings
 from optera.mara import MaraClient

@@ -36,10 +36,16 @@ MAX_NAME = 100  # characters of a site name kept (the simulator accepts up to 10
 FUTURE_TOLERANCE = timedelta(minutes=10)  # clock skew allowed for a price point's timestamp (two price steps)
 
 
+def _object(data: Any, what: str) -> Mapping:
+    """``data`` if it is a JSON object, else a ValidationError naming ``what``."""
+    if not isinstance(data, Mapping):
+        raise ValidationError(what, data, "expected a JSON object")
+    return data
+
+
 def _field(data: Any, name: str, *, prefix: str = "", default: Any = _MISSING, **bounds) -> Any:
     """``data[name]`` through :func:`optera.numbers.check`, named ``prefix + name`` in errors."""
-    if not isinstance(data, Mapping):
-        raise ValidationError(prefix.rstrip(".") or "payload", data, "expected a JSON object")
+    _object(data, prefix.rstrip(".") or "payload")
     value = data.get(name)
     if type(value) is float and not bounds and 0.0 <= value <= MAX_VALUE:
         return value  # hot path (a year of prices is 300,000 of these): what check() would return
@@ -93,8 +99,7 @@ class Prices:
 
     @classmethod
     def from_api(cls, data: Any) -> "Prices":
-        if not isinstance(data, Mapping):
-            raise ValidationError("price", data, "expected a JSON object")
+        _object(data, "price")
         return cls(
             timestamp=parse_timestamp(data.get("timestamp"), "timestamp"),
             energy_price=_field(data, "energy_price"),
@@ -270,8 +275,7 @@ class Allocation:
     @classmethod
     def from_api(cls, data: Any, *, prefix: str = "") -> "Allocation":
         """Parse counts; a field left out counts as 0, as in the API."""
-        if not isinstance(data, Mapping):
-            raise ValidationError(prefix.rstrip(".") or "allocation", data, "expected a JSON object")
+        _object(data, prefix.rstrip(".") or "allocation")
         return cls(**{n: _field(data, n, prefix=prefix, default=0, integer=True) for n in MACHINE_TYPES})
 
     @classmethod
@@ -336,8 +340,7 @@ class SiteStatus:
 
     @classmethod
     def from_api(cls, data: Any) -> "SiteStatus":
-        if not isinstance(data, Mapping):
-            raise ValidationError("machines", data, "expected a JSON object")
+        _object(data, "machines")
         allocation = Allocation.from_api(data)
         power_block = data.get("power")
         revenue_block = data.get("revenue")
@@ -384,8 +387,7 @@ class Site:
 
     @classmethod
     def from_api(cls, data: Any) -> "Site":
-        if not isinstance(data, Mapping):
-            raise ValidationError("site", data, "expected a JSON object")
+        _object(data, "site")
         raw = data.get("name")
         name = safe(raw, MAX_NAME) if isinstance(raw, str) else ""
         if not name:

@@ -32,7 +32,7 @@ from .vocabulary import MACHINE_TYPES
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .autopilot import AutopilotState
+    from .autopilot.state import AutopilotState
     from .deploy import DeployResult
     from .intel.btc import BtcMarket
     from .ledger import DeployChange, Ledger, Recent
@@ -303,18 +303,18 @@ class Service:
     # -- autopilot (optera.autopilot: the loop runs in `optera autopilot`; the app reads and pauses it) --
     def autopilot_state(self, now: datetime | None = None) -> AutopilotState:
         """Running, paused or not running; mode, heartbeat, next check, last decision."""
-        from .autopilot import read_state
+        from .autopilot.state import read_state
 
         return read_state(self.store, now)
 
     def pause_autopilot(self, reason: str = "paused in the app", by: str = "app") -> None:
         """Set the pause flag the running autopilot obeys within seconds (and a new one starts paused)."""
-        from .autopilot import pause
+        from .autopilot.state import pause
 
         pause(self.store, reason, by=by)
 
     def resume_autopilot(self) -> None:
-        from .autopilot import resume
+        from .autopilot.state import resume
 
         resume(self.store)
 

@@ -62,27 +62,23 @@ def machines(counts: Mapping[str, Any] | Any, *, empty: str = "nothing running")
     return ", ".join(parts) or empty
 
 
+_CONSTRAINTS = {
+    "power": lambda v, m: f"power limit {power(v)}",
+    "cap": lambda v, m: f"at most {count(v)} {LOWER[m]}" if v else f"no {LOWER[m]}",
+    "lock": lambda v, m: f"exactly {count(v)} {LOWER[m]}",
+    "min_share": lambda v, m: f"inference at least {pct(v, 0)} of power",
+    "max_share": lambda v, m: f"inference at most {pct(v, 0)} of power",
+    "min_tokens": lambda v, m: f"at least {number(v)} tokens",
+    "min_hashrate": lambda v, m: f"at least {number(v)} hashrate",
+    "max_moved": lambda v, m: f"at most {count(v)} units moved",
+    "switching_cost": lambda v, m: f"switching cost {number(v, 2)} per unit moved",
+}
+
+
 def constraint(kind: str, value: Any = None, machine: str | None = None) -> str:
     """One constraint in words, the same on every surface ("at most 10 ASIC inference")."""
-    if kind == "power":
-        return f"power limit {power(value)}"
-    if kind == "cap":
-        return f"at most {count(value)} {LOWER[machine]}" if value else f"no {LOWER[machine]}"
-    if kind == "lock":
-        return f"exactly {count(value)} {LOWER[machine]}"
-    if kind == "min_share":
-        return f"inference at least {pct(value, 0)} of power"
-    if kind == "max_share":
-        return f"inference at most {pct(value, 0)} of power"
-    if kind == "min_tokens":
-        return f"at least {number(value)} tokens"
-    if kind == "min_hashrate":
-        return f"at least {number(value)} hashrate"
-    if kind == "max_moved":
-        return f"at most {count(value)} units moved"
-    if kind == "switching_cost":
-        return f"switching cost {number(value, 2)} per unit moved"
-    return f"{kind} {value}"
+    words = _CONSTRAINTS.get(kind)
+    return words(value, machine) if words else f"{kind} {value}"
 
 
 @dataclass(frozen=True)
@@ -119,7 +115,8 @@ class Money:
         v = float(value)
         for size, suffix, start in ((1e12, "T", 999.95e9), (1e9, "B", 999.95e6), (1e6, "M", 999.95e3), (1e3, "k", 1e4)):
             if abs(v) >= start:
-                digits = f"{abs(v) / size:,.1f}".removesuffix(".0") + suffix
+                scaled = abs(v) / size  # three significant digits: $4.11M, $62.3k, $355k
+                digits = f"{scaled:,.{2 if scaled < 10 else 1 if scaled < 100 else 0}f}" + suffix
                 break
         else:
             return self.amount(v, decimals=0 if abs(v) >= 100 else 2, signed=signed)

@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
-from optera.autopilot import Autopilot, SiteLock
+from optera.autopilot.loop import Autopilot, SiteLock
 from optera.backtest import run_policy
 from optera.cli import main
 from optera.clock import ManualClock
@@ -388,7 +388,7 @@ def test_the_cli_refuses_a_second_autopilot_on_the_same_database(capsys):
 
 def test_a_crashed_autopilot_does_not_block_the_next(tmp_path):
     db = tmp_path / "crash.db"
-    code = (f"import os, signal; from optera.autopilot import SiteLock; SiteLock({str(db)!r}).acquire('live'); "
+    code = (f"import os, signal; from optera.autopilot.loop import SiteLock; SiteLock({str(db)!r}).acquire('live'); "
             "print('locked', flush=True); os.kill(os.getpid(), signal.SIGKILL)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "locked" and done.returncode == -signal.SIGKILL

@@ -355,7 +355,7 @@ def test_an_allocation_over_the_limit_can_leave_a_negative_amount(store):
     assert led.total.realized_profit == pytest.approx(12 * 30_000.0)
     assert led.total.optimal_profit == pytest.approx(12 * 20_000.0)
     assert led.total.left_on_table == pytest.approx(-12 * 10_000.0)
-    assert any("power 30,000 W exceeds the limit of 20,000 W" in a for a in led.assumptions)
+    assert any("power 30 kW exceeds the limit of 20 kW" in a for a in led.assumptions)
 
 
 def test_capture_is_none_when_nothing_could_be_earned(store):

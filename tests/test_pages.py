@@ -160,6 +160,8 @@ def test_optimizer_impossible_constraints_message():
 
 def test_optimum_below_what_runs_says_which_cap_the_site_breaks():
     at = app("views/optimizer.py")  # the demo site runs 20 ASIC inference
+    for name, value in (("energy_price", 0.5), ("hash_price", 0.5), ("token_price", 2.0)):  # ASIC pays most
+        box(at, name).set_value(value).run()
     at.number_input(key="caps.asic_compute").set_value(10).run()
     assert not at.exception
     warning = " ".join(w.value for w in at.warning)

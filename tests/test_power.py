@@ -29,17 +29,17 @@ def test_valid_allocation_has_no_issues():
 
 
 def test_messages_are_precise():
-    assert messages(validate({"gpu_compute": -3}, 1e6)) == ["gpu_compute: -3 is negative"]
-    assert messages(validate({"asic_compute": 2.5}, 1e6)) == ["asic_compute: 2.5 is not a whole number"]
+    assert messages(validate({"gpu_compute": -3}, 1e6)) == ["GPU inference: -3 is negative"]
+    assert messages(validate({"asic_compute": 2.5}, 1e6)) == ["ASIC inference: 2.5 is not a whole number"]
     assert messages(validate({"asic_compute": 70}, 1_000_000)) == [
-        "power 1,050,000 W exceeds the limit of 1,000,000 W by 50,000 W"]
+        "power 1.05 MW exceeds the limit of 1 MW by 50 kW"]
     assert messages(validate({"hydro_miners": 40}, 1e6, {"hydro_miners": 30})) == [
-        "hydro_miners: 40 exceeds the 30 you own"]
+        "Hydro miners: 40 exceeds the 30 you own"]
     assert messages(validate({"foo": 1}, 1e6)) == ["unknown machine type foo"]
-    assert messages(validate({"air_miners": "abc"}, 1e6)) == ["air_miners: 'abc' is not a number"]
-    assert messages(validate({"air_miners": ""}, 1e6)) == ["air_miners: '' is not a number"]
-    assert messages(validate({"air_miners": float("nan")}, 1e6)) == ["air_miners: nan is not a number"]
-    assert messages(validate({"air_miners": None}, 1e6)) == ["air_miners: None is not a number"]
+    assert messages(validate({"air_miners": "abc"}, 1e6)) == ["Air miners: 'abc' is not a number"]
+    assert messages(validate({"air_miners": ""}, 1e6)) == ["Air miners: '' is not a number"]
+    assert messages(validate({"air_miners": float("nan")}, 1e6)) == ["Air miners: nan is not a number"]
+    assert messages(validate({"air_miners": None}, 1e6)) == ["Air miners: None is not a number"]
 
 
 def test_every_problem_is_reported_with_its_field():
@@ -47,12 +47,12 @@ def test_every_problem_is_reported_with_its_field():
                       1_000_000, {"hydro_miners": 30})
     assert {i.field for i in issues} == {"gpu_compute", "hydro_miners", "bar", "power"}
     # power counts the valid entries: 40 hydro (200 kW) + 70 asic (1,050 kW)
-    assert "power 1,250,000 W exceeds the limit of 1,000,000 W by 250,000 W" in messages(issues)
+    assert "power 1.25 MW exceeds the limit of 1 MW by 250 kW" in messages(issues)
 
 
 def test_numeric_strings_from_forms_are_accepted():
     assert validate({"gpu_compute": " 12 "}, 1e6) == []
-    assert messages(validate({"gpu_compute": "1.5"}, 1e6)) == ["gpu_compute: 1.5 is not a whole number"]
+    assert messages(validate({"gpu_compute": "1.5"}, 1e6)) == ["GPU inference: 1.5 is not a whole number"]
 
 
 def test_proportional_scale_reproduces_the_prototype():

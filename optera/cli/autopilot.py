@@ -18,7 +18,7 @@ from .commands import service
 from .output import print_json
 
 if TYPE_CHECKING:
-    from ..autopilot import Tick
+    from ..autopilot.loop import Tick
     from ..policy import Policy
 
 
@@ -44,7 +44,7 @@ def line(tick: Tick) -> str:
 
 
 def cmd_autopilot(args) -> int:
-    from ..autopilot import Autopilot
+    from ..autopilot.loop import Autopilot
 
     svc = service()
     policy = policy_from_args(args, svc.caps())

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..models import DEFAULT_INVENTORY, MACHINE_TYPES, Allocation, Inventory, Prices
+from ..redaction import shorten
+from ..units import power as kw
+from ..vocabulary import LABELS
 
 
 @dataclass(frozen=True)
@@ -49,29 +52,29 @@ def validate(counts: Mapping[str, Any], power_limit: float, caps: Mapping[str, i
     clean: dict[str, int] = {}
     for name, value in counts.items():
         if name not in MACHINE_TYPES:
-            issues.append(Issue(str(name), f"unknown machine type {name}"))
+            issues.append(Issue(str(name), f"unknown machine type {shorten(str(name), 40)}"))
             continue
         number = _parse(value)
         if number is None or math.isnan(number):
-            issues.append(Issue(name, f"{name}: {value!r} is not a number"))
+            issues.append(Issue(name, f"{LABELS[name]}: {shorten(repr(value), 40)} is not a number"))
             continue
         if not math.isfinite(number):
-            issues.append(Issue(name, f"{name}: {value!r} is not a finite number"))
+            issues.append(Issue(name, f"{LABELS[name]}: {shorten(repr(value), 40)} is not a finite number"))
             continue
         if number < 0:
-            issues.append(Issue(name, f"{name}: {_show(number)} is negative"))
+            issues.append(Issue(name, f"{LABELS[name]}: {_show(number)} is negative"))
             continue
         if not number.is_integer():
-            issues.append(Issue(name, f"{name}: {_show(number)} is not a whole number"))
+            issues.append(Issue(name, f"{LABELS[name]}: {_show(number)} is not a whole number"))
             continue
         clean[name] = int(number)
         cap = (caps or {}).get(name)
         if cap is not None and clean[name] > cap:
-            issues.append(Issue(name, f"{name}: {clean[name]:,} exceeds the {cap:,} you own"))
+            issues.append(Issue(name, f"{LABELS[name]}: {clean[name]:,} exceeds the {cap:,} you own"))
     used = sum(clean[n] * inventory[n].power for n in clean)
     if used > power_limit:
-        issues.append(Issue("power", f"power {used:,.0f} W exceeds the limit of {power_limit:,.0f} W "
-                                     f"by {used - power_limit:,.0f} W"))
+        issues.append(Issue("power", f"power {kw(used)} exceeds the limit of {kw(power_limit)} "
+                                     f"by {kw(used - power_limit)}"))
     return issues
 
 

@@ -17,8 +17,7 @@ target), so its decisions are those the live autopilot would make and those
 ``run_policy`` replays from the same start. A live autopilot keeps the policy's
 state in the database, so a restart keeps the minimum hold and the hourly limit.
 
-One module a little over the usual length: the loop, its lock and what the app reads
-of it (:func:`read_state`, :func:`pause`) share the database keys and change together.
+What the app reads of it and how it pauses it live in :mod:`optera.autopilot.state`.
 """
 
 from __future__ import annotations
@@ -33,19 +32,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .clock import Clock, utcnow
-from .errors import AutopilotError, InputError, StorageError
-from .models import Allocation, Prices, format_timestamp
-from .policy import DEPLOY, HOLD, Decision, Policy, PolicyState, decide
+from ..clock import Clock, utcnow
+from ..errors import AutopilotError, InputError, StorageError
+from ..models import Allocation, Prices, format_timestamp
+from ..policy import DEPLOY, HOLD, Decision, Policy, PolicyState, decide
+from .state import HEARTBEAT, HEARTBEAT_EVERY, LIVE_STATE, PAUSE, POLL_S, pause
 
 if TYPE_CHECKING:
-    from .service import Service
+    from ..service import Service
 
 DRY_RUN, LIVE = "dry_run", "live"
-HEARTBEAT, PAUSE, LIVE_STATE = "autopilot", "autopilot.pause", "autopilot.live_state"  # meta keys
 SETTLE = timedelta(seconds=10)  # after a price is due, before asking for it
-POLL_S = 5.0  # how often a wait looks at the pause flag
-HEARTBEAT_EVERY = timedelta(seconds=60)
 # deploy outcomes that hold (the source failed right before sending, or nothing to send); others pause
 HOLDING_OUTCOMES = ("no_limit", "unsafe", "noop")
 
@@ -337,55 +334,3 @@ class Autopilot:
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.to_dict() if isinstance(v, Allocation) else v.isoformat() if isinstance(v, datetime) else v
             for k, v in row.items()}
-
-
-# ---------------------------------------------------------------- what the app reads
-
-@dataclass(frozen=True)
-class AutopilotState:
-    """What the app shows: is an autopilot running, paused or not running, and what did it last decide."""
-
-    status: str  # "running" | "pausing" (flagged, not yet seen by the loop) | "paused" | "not running"
-    mode: str | None  # DRY_RUN | LIVE, of the running (or last) autopilot
-    heartbeat_at: datetime | None
-    since: datetime | None  # when the loop last changed between running and paused
-    next_check_at: datetime | None
-    started_at: datetime | None
-    pause: dict[str, Any] | None  # the flag: reason, by ("app" | "autopilot" | "cli"), at
-    last_decision: dict[str, Any] | None
-    policy: list[str]
-    pid: int | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.status != "not running"
-
-
-def read_state(store, now: datetime | None = None) -> AutopilotState:
-    """The heartbeat, the pause flag and the last decision; a heartbeat older than three minutes is not running
-    (the process ended without saying so: killed, or the machine slept)."""
-    beat = store.get_meta(HEARTBEAT) or {}
-    flag = store.get_meta(PAUSE) or None
-    last = store.autopilot_decisions(1)
-
-    def when(key: str) -> datetime | None:
-        return datetime.fromisoformat(beat[key]) if beat.get(key) else None
-
-    heartbeat = when("heartbeat_at")
-    alive = (beat.get("status") in ("running", "paused") and heartbeat is not None
-             and (now or utcnow()) - heartbeat <= 3 * HEARTBEAT_EVERY)
-    status = "not running" if not alive else "running" if not flag else \
-        "paused" if beat.get("status") == "paused" else "pausing"
-    return AutopilotState(status, beat.get("mode"), heartbeat, when("since"), when("next_check_at") if alive else None,
-                          when("started_at"), flag, last[0] if last else None, list(beat.get("policy") or []),
-                          beat.get("pid"))
-
-
-def pause(store, reason: str, by: str = "app", now: datetime | None = None) -> None:
-    """Set the pause flag: a running autopilot holds from its next look at it (within ``POLL_S`` seconds)."""
-    store.set_meta(PAUSE, {"reason": reason, "by": by, "at": format_timestamp(now or utcnow())})
-
-
-def resume(store) -> None:
-    """Clear the pause flag; a running autopilot decides again at its next check."""
-    store.delete_meta(PAUSE)
