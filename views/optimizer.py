@@ -151,9 +151,9 @@ def show_optimum(prices: Prices, power_limit: float, constraints: Constraints, w
     now_profit = current.profit(prices, inventory)
     delta = solution.profit - now_profit
     with row():
-        st.metric("Optimal profit", money.amount(solution.profit), f"{money.compact(delta, signed=True)} vs now",
+        st.metric("Optimal profit", money.compact(solution.profit), f"{money.compact(delta, signed=True)} vs now",
                   help=f"{money.period(solution.profit)}; {money.day(solution.profit)}", width=METRIC_WIDTH)
-        st.metric("Profit now", money.amount(now_profit), "per period", delta_color="off", delta_arrow="off",
+        st.metric("Profit now", money.compact(now_profit), "per period", delta_color="off", delta_arrow="off",
                   help=f"The site's current allocation at {what}: {money.period(now_profit)}", width=METRIC_WIDTH)
         st.metric("Power used", kw(solution.power_used), f"of {kw(power_limit)}", delta_color="off",
                   delta_arrow="off", width=METRIC_WIDTH)
