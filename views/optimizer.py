@@ -167,8 +167,7 @@ def show_optimum(prices: Prices, power_limit: float, constraints: Constraints, w
     st.caption(f"Money per period ({money.period_note}).")
     deploy_prompt(solution, prices, power_limit, constraints, delta, what)
     st.markdown(ex.rationale)
-    comparison(best, prices)
-    charts_row(solution, prices, power_limit, constraints, ex)
+    views(solution, prices, power_limit, constraints, ex)
 
 
 def deploy_prompt(solution, prices: Prices, power_limit: float, constraints: Constraints, delta: float,
@@ -203,14 +202,19 @@ def comparison(best: Allocation, prices: Prices) -> None:
     } for n in MACHINE_TYPES]), decimals=0)
 
 
-def charts_row(solution, prices: Prices, power_limit: float, constraints: Constraints, ex) -> None:
-    """Two charts in tabs that run only when shown, and the break-even table only when opened."""
-    left, right = st.tabs(["Profit by type", "Profit as energy moves"], key="optimizer.chart", on_change="rerun")
-    if left.open:
-        with left:
+def views(solution, prices: Prices, power_limit: float, constraints: Constraints, ex) -> None:
+    """The optimum as a table, or as either chart, in tabs that run only when shown (a price step
+    re-sends the open one alone), and the break-even table only when opened."""
+    table, by_type, curve = st.tabs(["Table", "Profit by type", "Profit as energy moves"], key="optimizer.view",
+                                    on_change="rerun")
+    if table.open:
+        with table:
+            comparison(solution.allocation, prices)
+    if by_type.open:
+        with by_type:
             profit_by_type(solution.allocation, prices)
-    if right.open:
-        with right:
+    if curve.open:
+        with curve:
             profit_as_energy_moves(solution, prices, power_limit, constraints, ex)
     with st.expander("Break-even prices (each type on its own, ignoring the power limit)", key="optimizer.break_even",
                      on_change="rerun") as box:
