@@ -4,10 +4,13 @@ The pages live in views/, not pages/: a pages/ folder beside app.py puts Streaml
 its legacy multipage mode on a fresh server's first run, which breaks deep links. Each page
 draws the shared sidebar itself (ui.common.sidebar()): AppTest does not deliver clicks to
 widgets drawn here, in the navigation's entry file, so a sidebar drawn once here could not be
-tested.
+tested. After each run, objects from new imports are frozen out of the garbage collector's
+walks (ui.common.settle_heap).
 """
 
 import streamlit as st
+
+from ui.common import settle_heap
 
 st.set_page_config(page_title="Optera", page_icon=":material/bolt:", layout="wide")
 
@@ -17,4 +20,7 @@ pages = [
     st.Page("views/intel.py", title="Intel", icon=":material/insights:"),
     st.Page("views/chat.py", title="Chat", icon=":material/chat:"),
 ]
-st.navigation(pages).run()
+try:
+    st.navigation(pages).run()
+finally:
+    settle_heap()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Annotated, Any
-
-from pydantic import Field, Strict, TypeAdapter
-from pydantic import ValidationError as _PydanticError
+from typing import TYPE_CHECKING, Annotated, Any
 
 from .errors import ValidationError
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 MAX_VALUE = 1e12  # far beyond any real price, power in W, count or output; products stay finite
 MAX_COUNT = 1_000_000  # machines of one type: far beyond any site
@@ -24,6 +24,8 @@ _FLOAT_INT = 2**1023  # ints beyond this overflow float(); they are out of every
 
 @lru_cache(maxsize=64)
 def _adapter(integer: bool, lo: float | None, hi: float, gt: bool) -> TypeAdapter:
+    from pydantic import Field, Strict, TypeAdapter  # on the first check: `optera --help` needs no pydantic
+
     bounds = {"gt" if gt else "ge": lo} if lo is not None else {}
     if integer:
         return TypeAdapter(Annotated[int, Strict(), Field(le=int(hi), **bounds)])
@@ -80,6 +82,8 @@ def check(name: str, value: Any, *, minimum: float | None = 0.0, maximum: float 
         kind = "less_than_equal" if value > 0 else "greater_than_equal" if minimum is not None else "finite_number"
         raise ValidationError(name, value, _reason(kind, integer, minimum, hi, positive))
     adapter = _adapter(integer, minimum, hi, positive)
+    from pydantic import ValidationError as _PydanticError
+
     try:
         if isinstance(value, str) and not text:
             raise ValidationError(name, value, _reason("", integer, minimum, hi, positive))

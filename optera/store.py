@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import audit
 from .clock import utcnow
@@ -90,6 +90,38 @@ def check_path(path: Path) -> None:
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
         raise DatabasePathError(f"The database {path} is not writable (check the permissions of {parent}), "
                                 "or set OPTERA_DB to a writable place.")
+
+
+def _inventory_of(rows: Iterable[Mapping[str, Any]]) -> Inventory | None:
+    """The machine specs from the inventory table's rows; None unless every type is there."""
+    rows = {r["name"]: r for r in rows}
+    if set(rows) != set(MACHINE_TYPES):
+        return None
+    return Inventory({n: MachineSpec(n, r["category"], r["kind"], r["power"], r["hashrate"] or 0.0,
+                                     r["tokens"] or 0.0) for n, r in rows.items()})
+
+
+def stored_inventory(path: str | Path) -> Inventory | None:
+    """The machine specs stored in the database at ``path``, read with sqlite3 alone: for a command
+    that needs nothing else from it (`optera optimize` with explicit prices). Opening a Store would
+    import sqlite-utils, which imports pandas (about 1 s), and check and migrate the whole file.
+    None when there is no database or no full inventory in it; unreadable files raise as a Store does."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.row_factory = sqlite3.Row
+            return _inventory_of(conn.execute("select * from inventory").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):  # a database from before the inventory was stored
+            return None
+        raise translate(e, path) from None
+    except sqlite3.Error as e:
+        raise translate(e, path) from None
 
 
 def _translated(cls):
@@ -249,11 +281,7 @@ class Store:
         self.db["inventory"].upsert_all(rows, pk="name")
 
     def inventory(self) -> Inventory | None:
-        rows = {r["name"]: r for r in self.db["inventory"].rows}
-        if set(rows) != set(MACHINE_TYPES):
-            return None
-        return Inventory({n: MachineSpec(n, r["category"], r["kind"], r["power"], r["hashrate"] or 0.0,
-                                         r["tokens"] or 0.0) for n, r in rows.items()})
+        return _inventory_of(self.db["inventory"].rows)
 
     def add_snapshot(self, status: SiteStatus, fetched_at: datetime | None = None) -> None:
         row: dict[str, Any] = {

@@ -20,7 +20,7 @@ from optera.units import pct
 from optera.vocabulary import LABELS, LOWER, PRICE_COLUMNS, PRICE_LABELS, STAT_LABELS, STRATEGY_LABELS
 from ui import whatif
 from ui.autopilot import policy_backtest
-from ui.common import METRIC_WIDTH, caps_notice, download, row, show_table, sidebar, simulator_banner
+from ui.common import METRIC_WIDTH, caps_notice, chart, download, row, show_table, sidebar, simulator_banner
 
 svc = sidebar()
 st.title("Intel")
@@ -87,10 +87,16 @@ def bitcoin():
                   help=f"Peak {m['peak']:,.0f} USD on {m['peak_date']:%Y-%m-%d}")
         st.metric("30-day volatility", pct(m["volatility_30d"]), help="Annualised, from daily log returns",
                   width=METRIC_WIDTH)
-    daily = market.daily.loc[market.daily.index >= market.daily.index[-1] - pd.Timedelta(days=365)]
-    st.plotly_chart(charts.btc_figure(daily, moving_averages(daily)), width="stretch", key="intel_btc")
-    download(market.daily, "Bitcoin daily history", "btc_daily", decimals=2)
     return market, m
+
+
+def bitcoin_chart(market) -> None:
+    if market.daily.empty:
+        st.caption("No bitcoin data to draw.")
+        return
+    daily = market.daily.loc[market.daily.index >= market.daily.index[-1] - pd.Timedelta(days=365)]
+    chart(charts.btc_figure(daily, moving_averages(daily)), "intel_btc")
+    download(market.daily, "Bitcoin daily history", "btc_daily", decimals=2)
 
 
 def window_picker():
@@ -116,52 +122,68 @@ def window_picker():
     return prices, last
 
 
-def profitability(prices: pd.DataFrame):
-    st.subheader("Which machines pay, and when")
-    per_kw = intel.profit_per_kw(prices, inventory)
-    st.plotly_chart(charts.lines_figure(per_kw, "Profit per kW by machine type", f"{money.unit} per kW per period"),
-                    width="stretch", key="intel_per_kw")
-    tied = intel.ties(per_kw)
+@st.cache_data(ttl=300, max_entries=8, show_spinner=False)
+def _profitability(frame: pd.DataFrame, _inventory, inventory_key: tuple) -> dict:
+    """Every per-type series of a window, computed once per window (the summary and the charts share them)."""
+    per_kw = intel.profit_per_kw(frame, _inventory)
+    stats = intel.summary_stats(frame)
+    stats.index = [PRICE_LABELS[n] for n in stats.index]
+    return {"per_kw": per_kw, "tied": intel.ties(per_kw), "hourly": intel.hourly_profile(frame, _inventory),
+            "best": intel.best_type_timeline(frame, _inventory), "break_even": intel.break_even_energy(frame, _inventory),
+            "share": intel.share_worth_running(frame, _inventory), "stats": stats.rename(columns=STAT_LABELS)}
+
+
+def profitability_numbers(prices: pd.DataFrame) -> dict:
+    return _profitability(prices, inventory, tuple(sorted(inventory.specs.items())))
+
+
+def ties_caption(tied, charted: bool) -> None:
     if tied:
-        st.caption(" ".join(f"{LABELS[a]} and {LOWER[b]} earn exactly the same per kW in every interval, so their "
-                            f"lines lie on top of each other (drawn dashed and dotted)." for a, b in tied))
-    hourly = intel.hourly_profile(prices, inventory)
-    st.plotly_chart(charts.lines_figure(hourly, "When in the day each type pays (mean by UTC hour)",
-                                        f"{money.unit} per kW per period"), width="stretch", key="intel_hourly")
-    best = intel.best_type_timeline(prices, inventory)
-    st.plotly_chart(charts.timeline_figure(best, "Best machine type per interval (profit per kW)"),
-                    width="stretch", key="intel_best")
-    be = intel.break_even_energy(prices, inventory)
-    be_plot = be.copy()
-    be_plot["energy_price"] = prices["energy_price"]
-    st.plotly_chart(charts.lines_figure(be_plot, "Break-even energy price by type (a type pays while energy is "
-                                                 "below its line)", "energy price per period",
-                                        labels={**LABELS, "energy_price": "Actual energy price"}),
-                    width="stretch", key="intel_be")
-    share = intel.share_worth_running(prices, inventory)
+        st.caption(" ".join(f"{LABELS[a]} and {LOWER[b]} earn exactly the same per kW in every interval" + (
+            ", so their lines lie on top of each other (drawn dashed and dotted)." if charted else ".")
+            for a, b in tied))
+
+
+def at_a_glance(numbers: dict) -> None:
+    st.subheader("Which machines pay")
+    ties_caption(numbers["tied"], charted=False)
+    share = numbers["share"]
     share_table = pd.DataFrame({"Machine type": [LABELS[n] for n in share.index],
                                 "Share of intervals worth running": share.to_numpy()})
     left, right = st.columns([2, 3])
     left.dataframe(share_table, hide_index=True, width="stretch",
                    column_config={"Share of intervals worth running": st.column_config.ProgressColumn(
                        min_value=0.0, max_value=1.0, format="percent")})
-    stats = intel.summary_stats(prices)
-    stats.index = [PRICE_LABELS[n] for n in stats.index]
-    stats = stats.rename(columns=STAT_LABELS)
+    stats = numbers["stats"]
     with right:
         show_table(stats.reset_index(names="Price (per period)"), percent=(STAT_LABELS["change_pct"],), decimals=4)
+    download(stats.reset_index(names="price"), "Summary statistics", "summary_stats")
+
+
+def profitability(prices: pd.DataFrame, numbers: dict) -> None:
+    st.subheader("Which machines pay, and when")
+    per_kw, hourly, be = numbers["per_kw"], numbers["hourly"], numbers["break_even"]
+    chart(charts.lines_figure(per_kw, "Profit per kW by machine type", f"{money.unit} per kW per period"),
+          "intel_per_kw")
+    ties_caption(numbers["tied"], charted=True)
+    chart(charts.lines_figure(hourly, "When in the day each type pays (mean by UTC hour)",
+                              f"{money.unit} per kW per period"), "intel_hourly")
+    chart(charts.timeline_figure(numbers["best"], "Best machine type per interval (profit per kW)"), "intel_best")
+    be_plot = be.copy()
+    be_plot["energy_price"] = prices["energy_price"]
+    chart(charts.lines_figure(be_plot, "Break-even energy price by type (a type pays while energy is below its "
+                                       "line)", "energy price per period",
+                              labels={**LABELS, "energy_price": "Actual energy price"}), "intel_be")
     with row(gap="small"):
         download(per_kw.rename(columns=lambda c: f"{LABELS[c]} profit per kW").join(
             be.rename(columns=lambda c: f"{LABELS[c]} break-even energy price")), "Profitability", "profitability")
-        download(stats.reset_index(names="price"), "Summary statistics", "summary_stats")
         download(hourly.rename(columns=LABELS), "Profit by hour of day", "hourly_profile")
-    return share, best
 
 
 def correlations(prices: pd.DataFrame, market) -> None:
     corr = intel.correlations(prices, market.daily)
     if not corr.matrix.empty:
-        st.plotly_chart(charts.heatmap_figure(corr.matrix, "Correlations (daily)"), width="stretch", key="intel_corr")
+        chart(charts.heatmap_figure(corr.matrix, "Correlations (daily)"), "intel_corr")
         st.caption(corr.message)
         download(corr.matrix, "Correlations", "correlations", decimals=4)
     else:
@@ -199,8 +221,7 @@ def backtests(prices: pd.DataFrame) -> None:
                "profitable sequence of allocations paying your switching cost, known only afterwards: the yardstick "
                "a policy can at best reach.")
     show_table(table, percent=("Share of the per-interval optimum", "Share of the best schedule"), decimals=0)
-    st.plotly_chart(charts.strategies_figure(cumulative, "Cumulative profit of each strategy", money.unit),
-                    width="stretch", key="intel_strategies")
+    chart(charts.strategies_figure(cumulative, "Cumulative profit of each strategy", money.unit), "intel_strategies")
     with row(gap="small"):
         download(cumulative.rename(columns=STRATEGY_LABELS), "Cumulative profit by strategy", "backtest_cumulative",
                  decimals=2)
@@ -220,8 +241,8 @@ def forecast(last) -> None:
     recent = week.iloc[-72:]
     with row(gap="small"):
         for name in PRICE_COLUMNS:
-            st.plotly_chart(charts.forecast_figure(recent[name], fc.frame[name], PRICE_LABELS[name],
-                                                   charts.COLORS[name]), width=380, key=f"intel_fc_{name}")
+            chart(charts.forecast_figure(recent[name], fc.frame[name], PRICE_LABELS[name], charts.COLORS[name]),
+                  f"intel_fc_{name}", width=380)
     st.caption(plain(fc.message))
     errors = fc.errors.rename(index=PRICE_LABELS, columns={
         "model_mae": "Model error (MAE)", "model_mape": "Model error (%)", "naive_mae": "Naive error (MAE)",
@@ -253,11 +274,35 @@ def brief(metrics_, share, best, prices) -> None:
     st.caption("Written from the numbers on this page; no figure is added by the LLM.")
 
 
+# The page opens on the summary; each other tab computes and draws only when it is opened
+# (an unopened tab costs nothing: no backtest, no chart sent).
+TABS = ("Summary and forecast", "Which machines pay", "Strategies compared", "Autopilot policy", "Bitcoin")
+
+
+@st.fragment
+def sections(market, btc, prices: pd.DataFrame, last) -> None:
+    tabs = dict(zip(TABS, st.tabs(TABS, key="intel.tab", on_change="rerun")))
+    numbers = profitability_numbers(prices)
+    if tabs["Summary and forecast"].open:
+        with tabs["Summary and forecast"]:
+            at_a_glance(numbers)
+            forecast(last)
+            brief(btc, numbers["share"], numbers["best"], prices)
+    if tabs["Which machines pay"].open:
+        with tabs["Which machines pay"]:
+            profitability(prices, numbers)
+    if tabs["Strategies compared"].open:
+        with tabs["Strategies compared"]:
+            backtests(prices)
+    if tabs["Autopilot policy"].open:
+        with tabs["Autopilot policy"]:
+            policy_backtest(svc, prices)
+    if tabs["Bitcoin"].open:
+        with tabs["Bitcoin"]:
+            bitcoin_chart(market)
+            correlations(prices, market)
+
+
 market, btc = bitcoin()
 prices, last = window_picker()
-share, best = profitability(prices)
-correlations(prices, market)
-backtests(prices)
-policy_backtest(svc, prices)
-forecast(last)
-brief(btc, share, best, prices)
+sections(market, btc, prices, last)

@@ -17,7 +17,7 @@ from optera.units import power as kw
 from optera.vocabulary import LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS
 from ui import deploy as deploy_ui
 from ui import whatif
-from ui.common import METRIC_WIDTH, row, show_table, sidebar
+from ui.common import METRIC_WIDTH, chart, row, show_table, sidebar
 
 svc = sidebar()
 st.title("Optimizer")
@@ -46,43 +46,58 @@ def _save_cap(name: str) -> None:
     else:
         caps[name] = int(value)
     svc.set_caps(caps)
+    _answer_again()
 
 
-def constraint_inputs() -> Constraints:
+def _answer_again() -> None:
+    """A constraint changed: the page answers again (the inputs' own fragment alone would not)."""
+    st.rerun()
+
+
+def constraint_inputs() -> None:
+    """The constraint inputs; their values live in session state under their keys (see :func:`held_constraints`)."""
     saved = svc.caps()
-    caps, locks = {}, {}
     st.caption("Caps are the machines you own (empty = no cap); they are saved and apply on every page. "
                "Locks fix a count exactly, for this session.")
     cap_cols, lock_cols = st.columns(5), st.columns(5)
     for i, name in enumerate(MACHINE_TYPES):
         if f"caps.{name}" not in st.session_state:
             st.session_state[f"caps.{name}"] = saved.get(name)
-        cap = cap_cols[i].number_input(f"Cap · {LABELS[name]}", 0, MAX_UNITS, step=1, key=f"caps.{name}",
-                                       placeholder="no cap", on_change=_save_cap, args=(name,))
-        lock = lock_cols[i].number_input(f"Lock · {LABELS[name]}", 0, MAX_UNITS, value=None, step=1,
-                                         key=f"locks.{name}", placeholder="free", persist_state="session")
-        if cap is not None:
-            caps[name] = int(cap)
-        if lock is not None:
-            locks[name] = int(lock)
+        cap_cols[i].number_input(f"Cap · {LABELS[name]}", 0, MAX_UNITS, step=1, key=f"caps.{name}",
+                                 placeholder="no cap", on_change=_save_cap, args=(name,))
+        lock_cols[i].number_input(f"Lock · {LABELS[name]}", 0, MAX_UNITS, value=None, step=1, key=f"locks.{name}",
+                                  placeholder="free", persist_state="session", on_change=_answer_again)
     c1, c2, c3 = st.columns(3)
-    share = c1.slider("Inference share of power used", 0.0, 1.0, (0.0, 1.0), step=0.05, format="percent",
-                      key="constraints.share", persist_state="session")
-    min_tokens = c2.number_input("Minimum tokens", 0.0, 1e12, value=None, step=10_000.0, format="%.0f",
-                                 key="constraints.min_tokens", placeholder="none", persist_state="session")
-    min_hash = c3.number_input("Minimum hashrate", 0.0, 1e12, value=None, step=10_000.0, format="%.0f",
-                               key="constraints.min_hashrate", placeholder="none", persist_state="session")
+    c1.slider("Inference share of power used", 0.0, 1.0, (0.0, 1.0), step=0.05, format="percent",
+              key="constraints.share", persist_state="session", on_change=_answer_again)
+    c2.number_input("Minimum tokens", 0.0, 1e12, value=None, step=10_000.0, format="%.0f",
+                    key="constraints.min_tokens", placeholder="none", persist_state="session",
+                    on_change=_answer_again)
+    c3.number_input("Minimum hashrate", 0.0, 1e12, value=None, step=10_000.0, format="%.0f",
+                    key="constraints.min_hashrate", placeholder="none", persist_state="session",
+                    on_change=_answer_again)
     c4, c5 = st.columns(2)
-    max_moved = c4.number_input("Most units moved from now", 0, MAX_UNITS, value=None, step=1,
-                                key="constraints.max_moved", placeholder="no limit", persist_state="session")
-    switching = c5.number_input(f"Switching cost per unit moved ({money.unit})", 0.0, 1e12, value=0.0, step=1.0,
-                                key="constraints.switching", persist_state="session")
+    c4.number_input("Most units moved from now", 0, MAX_UNITS, value=None, step=1, key="constraints.max_moved",
+                    placeholder="no limit", persist_state="session", on_change=_answer_again)
+    c5.number_input(f"Switching cost per unit moved ({money.unit})", 0.0, 1e12, value=0.0, step=1.0,
+                    key="constraints.switching", persist_state="session", on_change=_answer_again)
+
+
+def held_constraints() -> Constraints:
+    """The constraints the inputs hold, read from session state, so the optimum can answer without
+    drawing (and re-sending) the inputs."""
+    state = st.session_state
+    caps = {n: int(state[f"caps.{n}"]) for n in MACHINE_TYPES if state.get(f"caps.{n}") is not None}
+    locks = {n: int(state[f"locks.{n}"]) for n in MACHINE_TYPES if state.get(f"locks.{n}") is not None}
+    share = state.get("constraints.share", (0.0, 1.0))
+    max_moved = state.get("constraints.max_moved")
     return Constraints(caps=caps, locks=locks,
                        min_inference_share=share[0] if share[0] > 0 else None,
                        max_inference_share=share[1] if share[1] < 1 else None,
-                       min_tokens=min_tokens or None, min_hashrate=min_hash or None,
+                       min_tokens=state.get("constraints.min_tokens") or None,
+                       min_hashrate=state.get("constraints.min_hashrate") or None,
                        max_moved=int(max_moved) if max_moved is not None else None,
-                       switching_cost=float(switching or 0.0))
+                       switching_cost=float(state.get("constraints.switching") or 0.0))
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
@@ -91,6 +106,16 @@ def _curve(hash_price: float, token_price: float, power_limit: float, constraint
     grid = [top * i / 40 for i in range(41)]
     return profit_curve(Prices(latest.timestamp, 0.0, hash_price, token_price), power_limit, constraints,
                         energy_prices=grid, inventory=_inventory)
+
+
+@st.fragment
+def constraints_box() -> None:
+    """Its own fragment, above the what-if box, so a price step does not re-send these twenty inputs;
+    a change here reruns the page (see :func:`_answer_again`). A popover, not an expander: the browser
+    builds a popover's inputs only when it is opened (a collapsed expander's are built and laid out
+    with the page: a quarter of a price step's browser time)."""
+    with st.popover("Constraints", icon=":material/tune:", width="stretch"):
+        constraint_inputs()
 
 
 @st.fragment
@@ -104,8 +129,7 @@ def what_if_and_optimum() -> None:
             if preset:
                 st.button("Use 1-hour forecast", on_click=whatif.apply, args=(preset,), icon=":material/query_stats:",
                           help="The Intel page's forecast at its horizon")
-    with st.expander("Constraints", expanded=False, icon=":material/tune:"):
-        constraints = constraint_inputs()
+    constraints = held_constraints()
     active = constraints.describe()
     if active:
         st.caption(":material/filter_alt: Constraints in force: " + "; ".join(active) + ".")
@@ -143,8 +167,7 @@ def show_optimum(prices: Prices, power_limit: float, constraints: Constraints, w
     st.caption(f"Money per period ({money.period_note}).")
     deploy_prompt(solution, prices, power_limit, constraints, delta, what)
     st.markdown(ex.rationale)
-    comparison(best, prices)
-    charts_row(solution, prices, power_limit, constraints, ex)
+    views(solution, prices, power_limit, constraints, ex)
 
 
 def deploy_prompt(solution, prices: Prices, power_limit: float, constraints: Constraints, delta: float,
@@ -179,34 +202,56 @@ def comparison(best: Allocation, prices: Prices) -> None:
     } for n in MACHINE_TYPES]), decimals=0)
 
 
-def charts_row(solution, prices: Prices, power_limit: float, constraints: Constraints, ex) -> None:
-    best = solution.allocation
-    left, right = st.tabs(["Profit by type", "Profit as energy moves"])
-    left.plotly_chart(charts.allocation_figure(
+def views(solution, prices: Prices, power_limit: float, constraints: Constraints, ex) -> None:
+    """The optimum as a table, or as either chart, in tabs that run only when shown (a price step
+    re-sends the open one alone), and the break-even table only when opened."""
+    table, by_type, curve = st.tabs(["Table", "Profit by type", "Profit as energy moves"], key="optimizer.view",
+                                    on_change="rerun")
+    if table.open:
+        with table:
+            comparison(solution.allocation, prices)
+    if by_type.open:
+        with by_type:
+            profit_by_type(solution.allocation, prices)
+    if curve.open:
+        with curve:
+            profit_as_energy_moves(solution, prices, power_limit, constraints, ex)
+    with st.expander("Break-even prices (each type on its own, ignoring the power limit)", key="optimizer.break_even",
+                     on_change="rerun") as box:
+        if box.open:
+            break_even_table(ex)
+
+
+def profit_by_type(best: Allocation, prices: Prices) -> None:
+    chart(charts.allocation_figure(
         [{"type": n, "current_profit": current[n] * inventory[n].unit_profit(prices),
           "optimal_profit": best[n] * inventory[n].unit_profit(prices)} for n in MACHINE_TYPES],
-        "profit", f"Profit by type ({money.unit}/period)"), width="stretch", key="opt_by_type")
+        "profit", f"Profit by type ({money.unit}/period)"), "opt_by_type")
+
+
+def profit_as_energy_moves(solution, prices: Prices, power_limit: float, constraints: Constraints, ex) -> None:
     # up to where the last type stops paying, so every change of the optimal mix is on the chart
     highest = max(ex.break_even[n]["break_even_energy_price"] for n in MACHINE_TYPES)
     top = round(max(highest * 1.1, prices.energy_price * 1.2, 0.5), 4)
     curve = _curve(prices.hash_price, prices.token_price, power_limit, constraints, top, inventory,
                    tuple(sorted(inventory.specs.items())))
-    right.plotly_chart(charts.profit_curve_figure(curve, prices.energy_price, solution.profit, money.unit),
-                       width="stretch", key="opt_curve")
+    chart(charts.profit_curve_figure(curve, prices.energy_price, solution.profit, money.unit), "opt_curve")
     ranges = running_ranges(curve)
-    right.caption("Along this curve the optimum runs " + "; ".join(
+    st.caption("Along this curve the optimum runs " + "; ".join(
         f"{LOWER[n]} at energy {lo:.2f}–{hi:.2f}" for n, r in ranges.items() if r for lo, hi in [r])
         + (". " if any(ranges.values()) else "nothing. ")
         + "Never: " + (", ".join(LOWER[n] for n, r in ranges.items() if not r) or "none") + ".")
-    with st.expander("Break-even prices (each type on its own, ignoring the power limit)"):
-        show_table(pd.DataFrame([{
-            "Machine type": LABELS[n],
-            f"Profit per unit ({money.unit}/period)": ex.break_even[n]["unit_profit"],
-            f"Profit per kW ({money.unit}/period)": ex.break_even[n]["profit_per_kw"],
-            "Break-even energy price": ex.break_even[n]["break_even_energy_price"],
-            "Break-even hash or token price": ex.break_even[n].get("break_even_hash_price",
-                                                                   ex.break_even[n].get("break_even_token_price")),
-        } for n in MACHINE_TYPES]), decimals=4)
+
+
+def break_even_table(ex) -> None:
+    show_table(pd.DataFrame([{
+        "Machine type": LABELS[n],
+        f"Profit per unit ({money.unit}/period)": ex.break_even[n]["unit_profit"],
+        f"Profit per kW ({money.unit}/period)": ex.break_even[n]["profit_per_kw"],
+        "Break-even energy price": ex.break_even[n]["break_even_energy_price"],
+        "Break-even hash or token price": ex.break_even[n].get("break_even_hash_price",
+                                                               ex.break_even[n].get("break_even_token_price")),
+    } for n in MACHINE_TYPES]), decimals=4)
 
 
 @st.fragment
@@ -281,6 +326,7 @@ def history() -> None:
                           source="app", prices=latest, what="the latest prices")
 
 
+constraints_box()
 what_if_and_optimum()
 manual_editor()
 history()

@@ -75,12 +75,11 @@ def needs_current(c: Constraints) -> bool:
 
 
 def solve(svc: Service | None, args, prices: Prices, limit: float) -> tuple[Constraints, Solution]:
-    from ..models import DEFAULT_INVENTORY
     from ..optimize import solve as solve_milp
 
     c = constraints(args)
     current = svc.current_allocation() if svc is not None and needs_current(c) else None
-    inventory = svc.inventory() if svc is not None else DEFAULT_INVENTORY
+    inventory = svc.inventory() if svc is not None else _stored_inventory()
     solution = solve_milp(prices, limit, c, current, inventory)
     if not solution.feasible:
         raise UsageError(f"infeasible: {solution.message}")
@@ -89,7 +88,8 @@ def solve(svc: Service | None, args, prices: Prices, limit: float) -> tuple[Cons
 
 def cmd_optimize(args) -> int:
     explicit = None not in (args.energy_price, args.hash_price, args.token_price, args.power_limit)
-    svc = None if explicit and not needs_current(constraints(args)) and not _has_db() else service()
+    # with every price and the limit given, only the stored machine specs are read: no store opened, no sync
+    svc = None if explicit and not needs_current(constraints(args)) else service()
     prices = latest_prices(svc, args) if svc is not None else latest_prices_given(args)
     limit = args.power_limit if args.power_limit is not None else site_limit(svc)
     _, s = solve(svc, args, prices, limit)
@@ -113,11 +113,13 @@ def cmd_optimize(args) -> int:
     return 0
 
 
-def _has_db() -> bool:
-    """Whether a database exists to read the site's inventory from (the specs may differ from the default)."""
+def _stored_inventory():
+    """The site's machine specs if a database holds them (they may differ from the default)."""
     from ..config import load_settings
+    from ..models import DEFAULT_INVENTORY
+    from ..store import stored_inventory
 
-    return load_settings().db_path.exists()
+    return stored_inventory(load_settings().db_path) or DEFAULT_INVENTORY
 
 
 def _money():

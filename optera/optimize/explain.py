@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..models import DEFAULT_INVENTORY, Allocation, Inventory, Prices
 from ..units import Money, machines, price
@@ -21,6 +20,9 @@ from ..units import power as kw
 from ..vocabulary import LOWER, MACHINE_TYPES
 from .constraints import Constraints
 from .milp import Solution, solve
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -111,6 +113,8 @@ def profit_curve(prices: Prices, power_limit: float, constraints: Constraints | 
                  energy_prices: Sequence[float] | None = None,
                  inventory: Inventory = DEFAULT_INVENTORY) -> pd.DataFrame:
     """Optimal profit and allocation across energy prices (no current allocation assumed)."""
+    import pandas as pd  # here, not at the top: `optera optimize` solves without pandas
+
     if energy_prices is None:
         top = 2 * prices.energy_price
         if top <= 0:
