@@ -156,7 +156,8 @@ def profit_curve_figure(curve: pd.DataFrame, current_energy: float, current_prof
     if len(changes):
         traces.append({"type": "scatter", "x": _values(curve["energy_price"].iloc[changes]),
                        "y": _values(curve["profit"].iloc[changes]), "mode": "markers",
-                       "name": "The optimal mix changes", "marker": {"symbol": "diamond", "size": 9, "color": "#d97706"},
+                       "name": "The optimal mix changes",
+                       "marker": {"symbol": "diamond", "size": 9, "color": "#d97706"},
                        "text": [hover[i] for i in changes],
                        "hovertemplate": "mix changes at %{x:.4f}<br>%{text}<extra></extra>"})
     if current_profit is not None:

@@ -84,7 +84,7 @@ def parse_counts(counts: Allocation | Mapping[str, Any]) -> tuple[Allocation | N
     return (Allocation(**clean) if not problems else None), problems
 
 
-def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, Any], *,
+def deploy(client: MaraClient, store: Store, target: Allocation | Mapping[str, Any], *,  # noqa: C901 - the safety sequence reads top to bottom: validate, audit, re-read the limit, send, read back
            power_limit: float | None = None, caps: Mapping[str, int] | None = None, action: str = "deploy",
            source: str = "app", by: str = "", inventory: Inventory = DEFAULT_INVENTORY,
            expected_current: Allocation | None = None) -> DeployResult:

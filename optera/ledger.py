@@ -364,8 +364,8 @@ def _events(store: Store, lo: str, end: datetime | None, deploys: list[DeployCha
                             [lo, format_timestamp(end) if end else "~"]).fetchall()
     table = np.array(rows, dtype=object).reshape(-1, 1 + len(MACHINE_TYPES))
     t = np.concatenate([_index(table[:, 0]).asi8, np.array([_ns(d.at) for d in deploys], dtype=np.int64)])
-    counts = np.vstack([table[:, 1:].astype(np.int64),
-                        np.array([d.running.as_list() for d in deploys], dtype=np.int64).reshape(-1, len(MACHINE_TYPES))])
+    deployed = np.array([d.running.as_list() for d in deploys], dtype=np.int64).reshape(-1, len(MACHINE_TYPES))
+    counts = np.vstack([table[:, 1:].astype(np.int64), deployed])
     kinds = np.array(["status read"] * len(rows) + ["deploy"] * len(deploys))
     order = np.argsort(t, kind="stable")
     return t[order], counts[order], kinds[order]
@@ -506,8 +506,9 @@ def _previous_notes(deploys: list[DeployChange], ev_t: np.ndarray, ev_c: np.ndar
         seen = ev_c[k].tolist()
         if seen != d.previous.as_list():
             lines.append(f"The deploy at {_when(d.at)} found the site running {machines(d.previous)}, not "
-                         f"{machines(dict(zip(MACHINE_TYPES, seen)))} as recorded at {_when(_dt(ev_t[k]))}: it changed at an unknown time "
-                         "in between, and the ledger counts the recorded one until the deploy.")
+                         f"{machines(dict(zip(MACHINE_TYPES, seen)))} as recorded at {_when(_dt(ev_t[k]))}: "
+                         "it changed at an unknown time in between, and the ledger counts the recorded one "
+                         "until the deploy.")
     return lines
 
 

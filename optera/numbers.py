@@ -43,7 +43,7 @@ def _reason(kind: str, integer: bool, lo: float | None, hi: float, gt: bool) -> 
     return "expected a whole number of machines" if integer else "expected a number"
 
 
-def check(name: str, value: Any, *, minimum: float | None = 0.0, maximum: float = MAX_VALUE,
+def check(name: str, value: Any, *, minimum: float | None = 0.0, maximum: float = MAX_VALUE,  # noqa: C901 - one branch per way a number can be bad, each with its own message
           integer: bool = False, positive: bool = False, allow_none: bool = False,
           text: bool = False) -> Any:
     """``value`` as a float (or int with ``integer``), or ValidationError naming ``name``.

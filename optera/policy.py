@@ -85,7 +85,8 @@ class Policy:
         caps = {}
         for name, value in dict(self.caps or {}).items():
             if name not in MACHINE_TYPES:
-                raise ValidationError(f"Cap of {name}", value, f"unknown machine type; use one of {', '.join(MACHINE_TYPES)}")
+                raise ValidationError(f"Cap of {name}", value,
+                                      f"unknown machine type; use one of {', '.join(MACHINE_TYPES)}")
             if value is not None:
                 caps[name] = check(f"Cap of {LOWER[name]}", value, integer=True)
         object.__setattr__(self, "caps", caps)
@@ -272,7 +273,7 @@ def decide(policy: Policy, prices: Prices, current: Allocation, state: PolicySta
                    state or PolicyState(), limit, inventory, money or Money())
 
 
-def _decide(policy: Policy, ctx: _Context, quotes: _Quotes, i: int, prices: Prices, current: Allocation,
+def _decide(policy: Policy, ctx: _Context, quotes: _Quotes, i: int, prices: Prices, current: Allocation,  # noqa: C901 - the guardrails in the order the README lists them, each a reason to hold
             cur: np.ndarray, problem: str | None, state: PolicyState, limit: float, inventory: Inventory,
             money: Money) -> Decision:
     """The decision core shared by decide() and replay(); row i of quotes is this interval.

@@ -21,7 +21,7 @@ def _csv_error(row: int, column: str, reason: str, value) -> BacktestInputError:
     return BacktestInputError(f"row {row} (line {row + 1}), column {column}: {reason} (got {value!r})")
 
 
-def read_prices_csv(path_or_buffer: str | Path | IO) -> pd.DataFrame:
+def read_prices_csv(path_or_buffer: str | Path | IO) -> pd.DataFrame:  # noqa: C901 - one check per way a user's file can be wrong, each naming its rows
     """Load and validate a user's price CSV (timestamp,energy_price,hash_price,token_price).
 
     Rows are numbered from 1 after the header. Returns a frame indexed by naive UTC

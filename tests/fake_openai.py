@@ -26,7 +26,7 @@ def _split(text: str, parts: int) -> list[str]:
 
 
 class FakeOpenAI:
-    def __init__(self):
+    def __init__(self):  # noqa: C901 - the fake server's request handler is one closure over the scripted replies
         self.script: deque[dict[str, Any]] = deque()
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -46,7 +46,8 @@ class FakeOpenAI:
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
                 with fake._lock:
-                    fake.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    fake.requests.append({"path": self.path, "headers": headers, "body": body})
                     step = fake.script.popleft() if fake.script else {"status": 500,
                                                                        "message": "no scripted response"}
                 if step.get("delay"):

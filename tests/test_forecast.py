@@ -125,8 +125,8 @@ def test_intervals_widen_with_the_horizon():
     assert np.all(lower < mean) and np.all(mean < upper)
     # near alpha = 1 the log band grows like sqrt(h): 4x the horizon, about twice the width
     ratio = (np.log(upper[15]) - np.log(lower[15])) / (np.log(upper[3]) - np.log(lower[3]))
-    assert ratio == pytest.approx(math.sqrt((1 + 15 * model.params["alpha"] ** 2) / (1 + 3 * model.params["alpha"] ** 2)),
-                                  rel=0.05)
+    alpha2 = model.params["alpha"] ** 2
+    assert ratio == pytest.approx(math.sqrt((1 + 15 * alpha2) / (1 + 3 * alpha2)), rel=0.05)
 
 
 def test_naive_comparison_counts_every_origin_once():
@@ -193,6 +193,6 @@ def test_expected_fit_warnings_are_silenced_only_inside_the_forecast():
         warnings.simplefilter("always")
         forecast_prices(prices_frame([2.0] * 60, 1.0 + 0.01 * np.arange(60), [1.0] * 60))  # zero-error fits
         inner = list(warnings.filters)
-        warnings.warn("still heard", RuntimeWarning)
+        warnings.warn("still heard", RuntimeWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["still heard"]
     assert warnings.filters == before and inner[0][0] == "always"

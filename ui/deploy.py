@@ -55,7 +55,10 @@ def show_message() -> None:
     """The outcome of the last deploy, once."""
     if MESSAGE in st.session_state:
         ok, text = st.session_state.pop(MESSAGE)
-        (st.success if ok else st.error)(plain(text, 1000), icon=":material/check_circle:" if ok else ":material/error:")
+        if ok:
+            st.success(plain(text, 1000), icon=":material/check_circle:")
+        else:
+            st.error(plain(text, 1000), icon=":material/error:")
 
 
 @st.dialog("Confirm deploy", width="large")

@@ -129,7 +129,8 @@ def _profitability(frame: pd.DataFrame, _inventory, inventory_key: tuple) -> dic
     stats = intel.summary_stats(frame)
     stats.index = [PRICE_LABELS[n] for n in stats.index]
     return {"per_kw": per_kw, "tied": intel.ties(per_kw), "hourly": intel.hourly_profile(frame, _inventory),
-            "best": intel.best_type_timeline(frame, _inventory), "break_even": intel.break_even_energy(frame, _inventory),
+            "best": intel.best_type_timeline(frame, _inventory),
+            "break_even": intel.break_even_energy(frame, _inventory),
             "share": intel.share_worth_running(frame, _inventory), "stats": stats.rename(columns=STAT_LABELS)}
 
 

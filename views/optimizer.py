@@ -146,12 +146,14 @@ def show_optimum(prices: Prices, power_limit: float, constraints: Constraints, w
     if not solution.feasible:
         st.error(plain(solution.message), icon=":material/block:")
         return
-    best = solution.allocation
     ex = explain(solution, prices, power_limit, constraints, current, inventory, money=money)
     now_profit = current.profit(prices, inventory)
     delta = solution.profit - now_profit
     with row():
-        st.metric("Optimal profit", money.compact(solution.profit), f"{money.compact(delta, signed=True)} vs now",
+        same = abs(delta) < 0.005  # no green arrow for a gain that rounds to nothing
+        st.metric("Optimal profit", money.compact(solution.profit),
+                  "same as now" if same else f"{money.compact(delta, signed=True)} vs now",
+                  delta_color="off" if same else "normal", delta_arrow="off" if same else "auto",
                   help=f"{money.period(solution.profit)}; {money.day(solution.profit)}", width=METRIC_WIDTH)
         st.metric("Profit now", money.compact(now_profit), "per period", delta_color="off", delta_arrow="off",
                   help=f"The site's current allocation at {what}: {money.period(now_profit)}", width=METRIC_WIDTH)
@@ -270,8 +272,8 @@ def manual_editor() -> None:
     power_used = sum(manual[n] * inventory[n].power for n in MACHINE_TYPES)
     if not issues:
         alloc = Allocation.from_counts(manual)
-        st.caption(f"Valid: {kw(power_used)} of {kw(site_limit)}, profit {money.period(alloc.profit(prices, inventory))} "
-                   "at the latest prices.")
+        profit = money.period(alloc.profit(prices, inventory))
+        st.caption(f"Valid: {kw(power_used)} of {kw(site_limit)}, profit {profit} at the latest prices.")
         if alloc != current and st.button("Deploy this allocation…", icon=":material/rocket_launch:"):
             deploy_ui.confirm(svc, alloc, action="deploy", source="app", prices=prices, what="the latest prices")
         return

@@ -68,7 +68,8 @@ def next_step(status, now, limit: float) -> None:
                         f"({money.period(gap)}).")
         if losing:
             st.markdown("Losing money right now: " + ", ".join(
-                f"{status.allocation[n]:,} {LOWER[n]} ({money.period(status.allocation[n] * inventory[n].unit_profit(now))})"
+                f"{status.allocation[n]:,} {LOWER[n]} "
+                f"({money.period(status.allocation[n] * inventory[n].unit_profit(now))})"
                 for n in losing) + ".")
         st.page_link("views/optimizer.py", label="Open the Optimizer", icon=":material/tune:")
 
@@ -98,6 +99,12 @@ def site_now(snap, limit: float) -> None:
                "per type it is split by power.")
 
 
+def _deploy_label(d, money) -> str:
+    moved = d.moved if d.moved is not None else "?"
+    change = money.period(d.profit_change, signed=True) if d.profit_change is not None else "change unknown"
+    return f"{d.action}: {moved} units moved, {change}"
+
+
 def profit_and_loss(now) -> None:
     st.subheader("Profit and loss")
     try:
@@ -122,10 +129,8 @@ def profit_and_loss(now) -> None:
     if rows:
         days = pd.DataFrame([{"day": r.start, "realized_profit": r.realized_profit,
                               "optimal_profit": r.optimal_profit} for r in rows]).set_index("day")
-        deploys = pd.DataFrame([{"at": d.at, "label": f"{d.action}: {d.moved if d.moved is not None else '?'} units "
-                                 f"moved, {money.period(d.profit_change, signed=True) if d.profit_change is not None else 'change unknown'}"}
-                                for d in recent.ledger.deploys]).set_index("at") if recent.ledger.deploys else \
-            pd.DataFrame(columns=["label"])
+        deploys = pd.DataFrame([{"at": d.at, "label": _deploy_label(d, money)} for d in recent.ledger.deploys],
+                               columns=["at", "label"]).set_index("at")
         st.plotly_chart(charts.pnl_figure(days, deploys, money.unit), width="stretch", key="ov_pnl")
     for note in recent.ledger.assumptions[:4]:
         st.caption(f":material/info: {plain(note, 400)}")

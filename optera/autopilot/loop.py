@@ -169,7 +169,7 @@ class Autopilot:
                 lock.release()
 
     # -- one decision ---------------------------------------------------------------------
-    def tick(self, force: bool = True) -> Tick | None:
+    def tick(self, force: bool = True) -> Tick | None:  # noqa: C901 - each step (sync, read, decide, deploy, record) has its own failure, reported in its own words
         """Sync, decide, act, record. None when no new price has arrived yet (and ``force`` is off)."""
         now = self.clock.now()
         site = current = latest = None

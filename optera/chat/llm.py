@@ -98,7 +98,7 @@ class LLMAgent:
         messages.append({"role": "user", "content": question})
         return messages
 
-    def stream(self, history: Sequence[Mapping[str, Any]], question: str) -> Iterator[str]:
+    def stream(self, history: Sequence[Mapping[str, Any]], question: str) -> Iterator[str]:  # noqa: C901 - the protocol loop: text, tool calls, refusals and errors interleave in one stream
         """Yield the answer as text chunks; tool calls run in between, at most MAX_TOOL_ROUNDS rounds."""
         self.tool_calls, self.proposal, self.rounds, self.error = [], None, 0, None
         messages = self.messages_for(history, question)

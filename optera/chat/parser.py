@@ -213,7 +213,7 @@ def _read(text: str, now: datetime) -> tuple[_Read | None, str | None]:
     return _Read(text, changes, constraints, time, switching, subject, clear), None
 
 
-def _intent(r: _Read) -> tuple[str | None, bool, str | None]:
+def _intent(r: _Read) -> tuple[str | None, bool, str | None]:  # noqa: C901 - one branch per way a question names its intent, in priority order
     """(intent, strong, problem): strong when the question's own words name it, not just its numbers."""
     rest = r.rest
     for name, pattern in _RULES:
@@ -396,7 +396,7 @@ def parse(question: str, context: Context | None = None) -> Query:
     return _finish(original, fields, r, context, now, followup, corrections)
 
 
-def _finish(original: str, fields: dict[str, Any], r: _Read, context: Context, now: datetime, followup: bool,
+def _finish(original: str, fields: dict[str, Any], r: _Read, context: Context, now: datetime, followup: bool,  # noqa: C901 - one check per field an intent needs
             corrections) -> Query:
     """Check what was read fits the intent, resolve relative changes, apply the default range."""
     intent = fields["intent"]

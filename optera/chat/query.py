@@ -203,7 +203,9 @@ def intent_words(q: Query) -> str:
         label = STRATEGY_LABELS[q.strategy or "optimal"].lower()
         return f"a backtest of “{label}”" + ("" if q.strategy else " (the default strategy)")
     if q.intent == "why":
-        return f"why the optimum does or does not run {LOWER[q.subject]}" if q.subject else "why the optimum is what it is"
+        if q.subject:
+            return f"why the optimum does or does not run {LOWER[q.subject]}"
+        return "why the optimum is what it is"
     return {"status": "the site's status now", "prices": "price statistics",
             "optimize": "the best allocation", "what_if": "a what-if: the best allocation against what runs now",
             "compare": "the optimum against what the site runs now",

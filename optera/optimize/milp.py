@@ -95,7 +95,7 @@ def _build(prices: Prices, power_limit: float, k: _Checked, current: Allocation 
     return _Model(power, hashrate, tokens, profit, float(power_limit), k, cur, current is not None)
 
 
-def _milp(m: _Model, active: set, objective: str = "profit", floor: float | None = None,
+def _milp(m: _Model, active: set, objective: str = "profit", floor: float | None = None,  # noqa: C901 - one block per kind of constraint row, built in the order the model states them
           vec: np.ndarray | None = None):
     """Solve over the active constraint groups; returns integer counts or None if infeasible.
 
