@@ -1,5 +1,8 @@
 """Realized profit and loss from stored history: what ran, what it earned, what it could have.
 
+About 540 lines: the interval table, its aggregation and the wording of its
+assumptions share one vectorised representation, which splitting would expose.
+
 For every stored price interval in a range the ledger takes the allocation that was
 actually running, its revenue, cost and profit at that interval's prices, the
 interval's optimum under the power limit and caps, and the difference (profit left

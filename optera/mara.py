@@ -1,6 +1,9 @@
 """MARA API client (httpx): one code path for the official API, any compatible server and
 the embedded simulator (an ``httpx.MockTransport``).
 
+About 370 lines: every bound on a call (deadline, size, retries, redaction) is in
+this one client, so no endpoint can skip one.
+
 Every call is bounded, whatever the server does:
 
 * **A total deadline** (``deadline`` seconds, default 30) covers the whole call: every

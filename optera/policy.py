@@ -1,5 +1,8 @@
 """One policy for the backtest and the autopilot: where to move the site, and when.
 
+About 390 lines: the policy's settings, its guardrails and the one decision core
+stay together so the backtest and the autopilot cannot drift apart.
+
 :func:`decide` is the only decision function. The backtest
 (:func:`optera.backtest.run_policy`, through :func:`replay`) calls it interval by
 interval and the live autopilot calls it once per price interval, so a backtest of

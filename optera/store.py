@@ -1,5 +1,8 @@
 """SQLite storage (sqlite-utils): the one place that touches the database.
 
+About 450 lines, on purpose: every table and every sqlite error is handled here and
+nowhere else.
+
 One connection per thread (SQLite connections must not be shared across threads,
 and Streamlit runs each session in its own thread), WAL so readers never block the
 sync writer, and a busy timeout so a second writer waits instead of failing. Every

@@ -220,7 +220,7 @@ class LLMAgent:
             try:
                 body = e.response.json()
                 detail = str((body.get("error") or {}).get("message") or "")[:200] if isinstance(body, dict) else ""
-            except Exception:
+            except (ValueError, AttributeError):  # not JSON, or an "error" that is not an object
                 detail = ""
             text = f"The LLM server answered with an error ({e.status_code})" + (f": {detail}" if detail else ".")
         else:
@@ -267,7 +267,7 @@ def phrase_brief(settings: Settings, numbers: Mapping[str, Any], draft: str, cli
                        "estimate or fact. Plain Markdown, no HTML."},
                       {"role": "user", "content": f"Numbers (JSON): {dumps(numbers)}\n\nBrief:\n{draft}"}])
         text = (response.choices[0].message.content or "").strip()
-    except Exception:
+    except Exception:  # the rephrasing is optional: any failure of the SDK or server keeps the checked draft
         return draft
     if not text or not _numbers(text) <= _numbers(draft):
         return draft

@@ -1,5 +1,7 @@
 """The exact per-interval candidate set: every optimum, for any prices, is one of a few allocations.
 
+About 360 lines: the construction below is one argument in three steps, kept in one file.
+
 The profit of an allocation is linear in the price vector:
 ``hash_price * H + token_price * T - energy_price * P``. So the optimum of every
 interval is attained at a vertex of the convex hull of the feasible (H, T, P)

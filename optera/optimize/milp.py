@@ -4,6 +4,9 @@ The prototype asked an LLM for an allocation and scaled it down; this module sol
 it exactly through ``scipy.optimize.milp``, breaks ties the same way as the
 per-interval frontier (fewest units moved, then least power), and when nothing is
 feasible names a small set of constraints that conflict.
+
+About 360 lines: the model, its tie-break objectives and the conflict search read
+the same constraint rows, built once here.
 """
 
 from __future__ import annotations
