@@ -60,7 +60,22 @@ def test_overview_shows_latest_prices_and_site():
     assert metric(at, "Energy price").delta == f"{now.energy_price - prev.energy_price:+.4f}"
     assert "Embedded simulator" in text_of(at.sidebar) or "Embedded simulator" in text_of(at)
     assert metric(at, "Power used").value.endswith("kW")
-    assert len(at.get("plotly_chart")) >= 2
+    assert not at.get("plotly_chart")  # the history opens on its summary table; charts come with their tabs
+    stats = next(t.value for t in at.table if "Price (per period)" in t.value.columns)
+    assert stats.set_index("Price (per period)").loc["Energy price", "Last"] == f"{now.energy_price:,.4f}"
+
+
+def test_overview_history_charts_come_with_their_tabs():
+    at = app()
+    tabs = {t.label: t for t in at.tabs}
+    assert list(tabs)[:4] == ["Summary", "Price chart", "Economics chart", "Realized profit per day"]
+    drawn = {}
+    for label in ("Price chart", "Economics chart", "Realized profit per day"):
+        at.session_state["overview.history_tab"] = label
+        at.run()
+        assert not at.exception
+        drawn[label] = len(at.get("plotly_chart"))
+    assert drawn == {"Price chart": 1, "Economics chart": 1, "Realized profit per day": 1}  # one chart at a time
 
 
 def test_overview_range_selector_changes_window():
@@ -109,10 +124,11 @@ def test_optimizer_table_matches_hand_calculation():
     slider(at, "energy_price").set_value(0.5).run()
     slider(at, "hash_price").set_value(2.0).run()
     box(at, "token_price").set_value(1.0).run()
-    table = at.dataframe[0].value
+    table = next(t.value for t in at.table if "Optimal" in t.value.columns)
     from optera.models import DEFAULT_INVENTORY, MACHINE_TYPES
     profit = 0.0
-    for name, units in zip(MACHINE_TYPES, table["Optimal"], strict=True):
+    for name, shown in zip(MACHINE_TYPES, table["Optimal"], strict=True):
+        units = int(shown.replace(",", ""))
         s = DEFAULT_INVENTORY[name]
         profit += units * (s.hashrate * 2.0 + s.tokens * 1.0 - s.power * 0.5)
     assert metric(at, "Optimal profit").help.startswith(Money().period(profit) + ";")
@@ -222,10 +238,18 @@ def test_chat_answers_and_history_survives_rerun():
 def test_intel_page_renders():
     at = app("views/intel.py")
     assert not at.exception
-    assert len(at.get("plotly_chart")) >= 3
+    assert not at.get("plotly_chart")  # the page opens on tables; each chart comes with its tab
     assert "Hydro miners and immersion miners earn exactly the same per kW" in text_of(at)
-    labels = [str(v) for v in at.dataframe[1].value.iloc[:, 0]]
-    assert labels == ["Energy price", "Hash price", "Token price"]
+    ahead = next(t.value for t in at.table if "Forecast" in t.value.columns).set_index("Price (per period)")
+    assert list(ahead.index) == ["Energy price", "Hash price", "Token price"]
+    latest = Store(load_settings().db_path).latest_prices(1)[0]
+    assert ahead.loc["Energy price", "Last"] == f"{latest.energy_price:,.4f}"
+    ahead = ahead.map(lambda text: float(text.replace(",", "")))
+    assert (ahead["Low (90%)"] <= ahead["Forecast"]).all() and (ahead["Forecast"] <= ahead["High (90%)"]).all()
+    at.session_state["intel.tab"] = "Forecast charts"
+    at.run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3
 
 
 def test_malformed_source_url_shows_a_banner(monkeypatch):

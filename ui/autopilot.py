@@ -56,14 +56,15 @@ def _state(svc: Service) -> None:
         st.metric("State", AUTOPILOT_STATUS[state.status], width=METRIC_WIDTH,
                   help="Paused: it holds and deploys nothing until resumed. Pausing: it will see the pause within "
                        "seconds.")
-        st.metric("Mode", AUTOPILOT_MODES[state.mode] if state.running and state.mode else "none", width=METRIC_WIDTH,
-                  help="A dry run records what it would do and deploys nothing; live deploys through the same "
-                       "checks as the Deploy button.")
-        st.metric("Last heartbeat", _ago(state.heartbeat_at, now) if state.running else "none", width=METRIC_WIDTH,
-                  help=f"{state.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if state.heartbeat_at else None)
-        st.metric("Next check", f"{state.next_check_at:%H:%M} UTC" if state.next_check_at else "none",
-                  width=METRIC_WIDTH,
-                  help=f"{state.next_check_at:%Y-%m-%d %H:%M:%S} UTC" if state.next_check_at else None)
+        if state.running:  # a stopped autopilot has no mode, heartbeat or next check to show
+            st.metric("Mode", AUTOPILOT_MODES[state.mode] if state.mode else "none", width=METRIC_WIDTH,
+                      help="A dry run records what it would do and deploys nothing; live deploys through the same "
+                           "checks as the Deploy button.")
+            st.metric("Last heartbeat", _ago(state.heartbeat_at, now), width=METRIC_WIDTH,
+                      help=f"{state.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if state.heartbeat_at else None)
+            st.metric("Next check", f"{state.next_check_at:%H:%M} UTC" if state.next_check_at else "none",
+                      width=METRIC_WIDTH,
+                      help=f"{state.next_check_at:%Y-%m-%d %H:%M:%S} UTC" if state.next_check_at else None)
     if last:
         st.markdown(f"**Last decision: {AUTOPILOT_OUTCOMES.get(last['outcome'], last['outcome'])}** "
                     f"(at the price of {last['price_at'].replace('T', ' ')} UTC)")

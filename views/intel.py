@@ -20,7 +20,17 @@ from optera.units import pct
 from optera.vocabulary import LABELS, LOWER, PRICE_COLUMNS, PRICE_LABELS, STAT_LABELS, STRATEGY_LABELS
 from ui import whatif
 from ui.autopilot import policy_backtest
-from ui.common import METRIC_WIDTH, caps_notice, chart, download, row, show_table, sidebar, simulator_banner
+from ui.common import (
+    METRIC_WIDTH,
+    caps_notice,
+    chart,
+    download,
+    row,
+    show_table,
+    sidebar,
+    simulator_banner,
+    small_table,
+)
 
 svc = sidebar()
 st.title("Intel")
@@ -151,13 +161,9 @@ def at_a_glance(numbers: dict) -> None:
     share = numbers["share"]
     share_table = pd.DataFrame({"Machine type": [LABELS[n] for n in share.index],
                                 "Share of intervals worth running": share.to_numpy()})
-    left, right = st.columns([2, 3])
-    left.dataframe(share_table, hide_index=True, width="stretch",
-                   column_config={"Share of intervals worth running": st.column_config.ProgressColumn(
-                       min_value=0.0, max_value=1.0, format="percent")})
+    small_table(share_table, percent=("Share of intervals worth running",))
     stats = numbers["stats"]
-    with right:
-        show_table(stats.reset_index(names="Price (per period)"), percent=(STAT_LABELS["change_pct"],), decimals=4)
+    small_table(stats.reset_index(names="Price (per period)"), percent=(STAT_LABELS["change_pct"],), decimals=4)
     download(stats.reset_index(names="price"), "Summary statistics", "summary_stats")
 
 
@@ -229,28 +235,51 @@ def backtests(prices: pd.DataFrame) -> None:
         download(table, "Strategy summary", "backtest", decimals=4)
 
 
-def forecast(last) -> None:
-    st.subheader("Short-horizon forecast")
-    st.caption("From the latest 7 days of stored prices, whatever the window above: a forecast is about what comes "
-               "next.")
+def _week_and_forecast(last):
+    """The latest 7 days of stored prices and their forecast; None (with the reason shown) without enough."""
     week = _prices(svc.cache_key, last - timedelta(days=7), last, last)
     try:
-        fc = _forecast(svc.cache_key, last, week)
+        return week, _forecast(svc.cache_key, last, week)
     except ValueError as e:  # too little history (InputError is a ValueError too)
         st.info(f"No forecast yet: {plain(str(e))}")
+        return None
+
+
+def forecast_charts(last) -> None:
+    st.caption("The latest 6 hours of each price, the forecast and its 90% prediction interval.")
+    found = _week_and_forecast(last)
+    if found is None:
         return
+    week, fc = found
     recent = week.iloc[-72:]
     with row(gap="small"):
         for name in PRICE_COLUMNS:
             chart(charts.forecast_figure(recent[name], fc.frame[name], PRICE_LABELS[name], charts.COLORS[name]),
                   f"intel_fc_{name}", width=380)
+
+
+def forecast(last) -> None:
+    st.subheader("Short-horizon forecast")
+    st.caption("From the latest 7 days of stored prices, whatever the window above: a forecast is about what comes "
+               "next. Its charts are in the Forecast charts tab.")
+    found = _week_and_forecast(last)
+    if found is None:
+        return
+    week, fc = found
+    ahead = pd.DataFrame({"Price (per period)": [PRICE_LABELS[n] for n in PRICE_COLUMNS],
+                          "Last": [week[n].iloc[-1] for n in PRICE_COLUMNS],
+                          "Forecast": [fc.frame[n]["mean"].iloc[-1] for n in PRICE_COLUMNS],
+                          "Low (90%)": [fc.frame[n]["lower"].iloc[-1] for n in PRICE_COLUMNS],
+                          "High (90%)": [fc.frame[n]["upper"].iloc[-1] for n in PRICE_COLUMNS]})
+    st.markdown(f"**At {fc.frame.index[-1]:%Y-%m-%d %H:%M} UTC**, {fc.horizon} intervals after the latest price:")
+    small_table(ahead, decimals=4)
     st.caption(plain(fc.message))
     errors = fc.errors.rename(index=PRICE_LABELS, columns={
         "model_mae": "Model error (MAE)", "model_mape": "Model error (%)", "naive_mae": "Naive error (MAE)",
         "naive_mape": "Naive error (%)", "coverage": "Interval coverage", "origins": "Origins",
         "beats_naive": "Beats naive"})
-    show_table(errors.reset_index(names="Price"), percent=("Model error (%)", "Naive error (%)", "Interval coverage"),
-               decimals=4)
+    small_table(errors.reset_index(names="Price"), percent=("Model error (%)", "Naive error (%)", "Interval coverage"),
+                decimals=4)
     with row(gap="small"):
         use = st.button("Use the 1-hour forecast as an Optimizer what-if", icon=":material/tune:")
         download(errors.reset_index(names="price"), "Forecast errors", "forecast_errors", decimals=6)
@@ -277,7 +306,8 @@ def brief(metrics_, share, best, prices) -> None:
 
 # The page opens on the summary; each other tab computes and draws only when it is opened
 # (an unopened tab costs nothing: no backtest, no chart sent).
-TABS = ("Summary and forecast", "Which machines pay", "Strategies compared", "Autopilot policy", "Bitcoin")
+TABS = ("Summary and forecast", "Forecast charts", "Which machines pay", "Strategies compared", "Autopilot policy",
+        "Bitcoin")
 
 
 @st.fragment
@@ -289,6 +319,9 @@ def sections(market, btc, prices: pd.DataFrame, last) -> None:
             at_a_glance(numbers)
             forecast(last)
             brief(btc, numbers["share"], numbers["best"], prices)
+    if tabs["Forecast charts"].open:
+        with tabs["Forecast charts"]:
+            forecast_charts(last)
     if tabs["Which machines pay"].open:
         with tabs["Which machines pay"]:
             profitability(prices, numbers)

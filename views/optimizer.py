@@ -17,7 +17,7 @@ from optera.units import power as kw
 from optera.vocabulary import LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS
 from ui import deploy as deploy_ui
 from ui import whatif
-from ui.common import METRIC_WIDTH, chart, row, show_table, sidebar
+from ui.common import METRIC_WIDTH, chart, row, show_table, sidebar, small_table
 
 svc = sidebar()
 st.title("Optimizer")
@@ -195,7 +195,7 @@ def deploy_prompt(solution, prices: Prices, power_limit: float, constraints: Con
 def comparison(best: Allocation, prices: Prices) -> None:
     now_rows = {r["type"]: r for r in breakdown(current, prices, inventory)}
     opt_rows = {r["type"]: r for r in breakdown(best, prices, inventory)}
-    show_table(pd.DataFrame([{
+    small_table(pd.DataFrame([{
         "Machine type": LABELS[n], "Now": now_rows[n]["units"], "Optimal": opt_rows[n]["units"],
         "Change": opt_rows[n]["units"] - now_rows[n]["units"],
         "Power now (kW)": now_rows[n]["power"] / 1000, "Power optimal (kW)": opt_rows[n]["power"] / 1000,

@@ -9,14 +9,15 @@ from optera import charts
 from optera.backtest import run_backtest
 from optera.economics import allocation_economics, recorded_economics, status_breakdown
 from optera.errors import InputError
+from optera.intel.metrics import summary_stats
 from optera.optimize import Constraints, solve
 from optera.redaction import plain
 from optera.service import SYNC_INTERVAL
 from optera.units import pct, price
 from optera.units import power as kw
-from optera.vocabulary import LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, PRICE_MEANING
+from optera.vocabulary import LABELS, LOWER, MACHINE_TYPES, PRICE_COLUMNS, PRICE_LABELS, PRICE_MEANING, STAT_LABELS
 from ui.autopilot import autopilot_panel
-from ui.common import METRIC_WIDTH, caps_notice, row, show_table, sidebar, simulator_banner
+from ui.common import METRIC_WIDTH, caps_notice, row, sidebar, simulator_banner, small_table
 
 RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
           "30 d": timedelta(days=30), "90 d": timedelta(days=90), "1 y": timedelta(days=365), "All": None}
@@ -90,11 +91,11 @@ def site_now(snap, limit: float) -> None:
     st.caption(f"Per day: revenue {money.day(status.total_revenue)}, cost {money.day(status.total_power_cost)}, "
                f"profit {money.day(status.profit)} ({money.period_note}).")
     st.progress(min(used / limit, 1.0) if limit else 0.0, text=f"{kw(used)} of {kw(limit)} ({pct(used / limit)})")
-    show_table(pd.DataFrame([{"Machine type": LABELS[r["type"]], "Units": r["units"], "Power (kW)": r["power"] / 1000,
-                              f"Revenue ({money.unit}/period)": r["revenue"],
-                              f"Cost ({money.unit}/period)": r["cost"],
-                              f"Profit ({money.unit}/period)": r["profit"]} for r in status_breakdown(status)]),
-               decimals=0)
+    small_table(pd.DataFrame([{"Machine type": LABELS[r["type"]], "Units": r["units"], "Power (kW)": r["power"] / 1000,
+                               f"Revenue ({money.unit}/period)": r["revenue"],
+                               f"Cost ({money.unit}/period)": r["cost"],
+                               f"Profit ({money.unit}/period)": r["profit"]} for r in status_breakdown(status)]),
+                decimals=0)
     st.caption(f"As reported by the site at {fetched:%Y-%m-%d %H:%M:%S} UTC. The site reports cost as a total; "
                "per type it is split by power.")
 
@@ -125,15 +126,51 @@ def profit_and_loss(now) -> None:
                       delta_color="off", delta_arrow="off", width=METRIC_WIDTH + 40,
                       help=f"{money.total(r.realized_profit)} over {r.intervals:,} intervals; left on the table "
                            f"{money.total(r.left_on_table)} ({money.compact(r.left_on_table)})")
-    rows = recent.ledger.rows
-    if rows:
-        days = pd.DataFrame([{"day": r.start, "realized_profit": r.realized_profit,
-                              "optimal_profit": r.optimal_profit} for r in rows]).set_index("day")
-        deploys = pd.DataFrame([{"at": d.at, "label": _deploy_label(d, money)} for d in recent.ledger.deploys],
-                               columns=["at", "label"]).set_index("at")
-        st.plotly_chart(charts.pnl_figure(days, deploys, money.unit), width="stretch", key="ov_pnl")
-    for note in recent.ledger.assumptions[:4]:
-        st.caption(f":material/info: {plain(note, 400)}")
+    if recent.ledger.assumptions:
+        st.caption("  \n".join(f":material/info: {plain(note, 400)}" for note in recent.ledger.assumptions[:4]))
+
+
+def pnl_chart(now) -> None:
+    try:
+        ledger = _pnl(svc.cache_key, now.timestamp.isoformat(), len(svc.deployments(1000)), svc.caps_text()).ledger
+    except InputError as e:
+        st.info(f"No profit and loss yet: {plain(e.message)}")
+        return
+    if not ledger.rows:
+        st.info("No day has a recorded allocation yet: the ledger needs the site's status read at least once.")
+        return
+    days = pd.DataFrame([{"day": r.start, "realized_profit": r.realized_profit,
+                          "optimal_profit": r.optimal_profit} for r in ledger.rows]).set_index("day")
+    deploys = pd.DataFrame([{"at": d.at, "label": _deploy_label(d, money)} for d in ledger.deploys],
+                           columns=["at", "label"]).set_index("at")
+    st.plotly_chart(charts.pnl_figure(days, deploys, money.unit), width="stretch", key="ov_pnl")
+
+
+def price_summary(prices: pd.DataFrame) -> None:
+    stats = summary_stats(prices)[["min", "mean", "max", "last", "change_pct"]]
+    stats.index = [PRICE_LABELS[n] for n in stats.index]
+    small_table(stats.rename(columns=STAT_LABELS).reset_index(names="Price (per period)"),
+                percent=(STAT_LABELS["change_pct"],), decimals=4)
+
+
+def economics_chart(prices: pd.DataFrame, snap, limit: float) -> None:
+    if snap is None or not len(prices):
+        st.info("The site's allocation has not been read yet, so there is nothing to price.")
+        return
+    econ = allocation_economics(prices, snap[0].allocation, svc.inventory())
+    try:
+        econ["optimum"] = run_backtest(prices, "optimal", limit, caps=svc.caps() or None,
+                                       inventory=svc.inventory()).series["optimum_profit"].to_numpy()
+    except InputError as e:
+        st.caption(f"The per-interval optimum is not drawn: {plain(e.message)}")
+    recorded = recorded_economics(svc.status_history(start=prices.index[0].to_pydatetime()))
+    st.plotly_chart(charts.economics_figure(econ, "What runs now, at past prices, against the optimum",
+                                            money.unit, recorded), width="stretch", key="ov_econ")
+
+
+# The history opens on a table; each chart is drawn only when its tab is opened, so a first
+# visit and every price tick send no chart the analyst has not asked for.
+TABS = ("Summary", "Price chart", "Economics chart", "Realized profit per day")
 
 
 def history(now, snap, limit: float) -> None:
@@ -141,17 +178,19 @@ def history(now, snap, limit: float) -> None:
     span = st.segmented_control("Range", list(RANGES), default="7 d", key="overview.range",
                                 persist_state="session") or "7 d"
     prices = _window(svc.cache_key, now.timestamp.isoformat(), span)
-    st.plotly_chart(charts.price_history_figure(prices), width="stretch", key="ov_prices")
-    if snap is not None and len(prices):
-        econ = allocation_economics(prices, snap[0].allocation, svc.inventory())
-        try:
-            econ["optimum"] = run_backtest(prices, "optimal", limit, caps=svc.caps() or None,
-                                           inventory=svc.inventory()).series["optimum_profit"].to_numpy()
-        except InputError as e:
-            st.caption(f"The per-interval optimum is not drawn: {plain(e.message)}")
-        recorded = recorded_economics(svc.status_history(start=prices.index[0].to_pydatetime()))
-        st.plotly_chart(charts.economics_figure(econ, "What runs now, at past prices, against the optimum",
-                                                money.unit, recorded), width="stretch", key="ov_econ")
+    tabs = dict(zip(TABS, st.tabs(TABS, key="overview.history_tab", on_change="rerun")))
+    if tabs["Summary"].open:
+        with tabs["Summary"]:
+            price_summary(prices)
+    if tabs["Price chart"].open:
+        with tabs["Price chart"]:
+            st.plotly_chart(charts.price_history_figure(prices), width="stretch", key="ov_prices")
+    if tabs["Economics chart"].open:
+        with tabs["Economics chart"]:
+            economics_chart(prices, snap, limit)
+    if tabs["Realized profit per day"].open:
+        with tabs["Realized profit per day"]:
+            pnl_chart(now)
     first, _ = svc.price_span()
     st.caption(f"{len(prices):,} price points in range; stored history starts {first:%Y-%m-%d %H:%M} UTC, so longer "
                f"ranges show all of it. Charts show at most {charts.MAX_POINTS:,} points per line (bucket means).")
