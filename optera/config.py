@@ -1,8 +1,10 @@
 """Settings from environment variables and `.streamlit/secrets.toml`.
 
-Environment variables win over secrets.toml. Every value is validated (pydantic):
-a malformed secrets.toml or a setting out of range is a :class:`ConfigError` that
-names the setting, never a silent fallback. Keys are kept in :class:`Secret`, so
+Environment variables win over secrets.toml. Every value is validated when the
+settings are built: a malformed secrets.toml or a setting out of range is a
+:class:`ConfigError` that names the setting, never a silent fallback. The checks are
+the few below, in plain Python: a pydantic dataclass ran the same ones and cost
+`optera optimize` a sixth of its start (BENCHMARKS.md, "The command line"). Keys are kept in :class:`Secret`, so
 printing, logging or repr-ing the settings never shows one, and are registered
 with :mod:`optera.redaction` so every text that leaves the process is masked.
 """
@@ -12,14 +14,10 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from dataclasses import field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
-
-from pydantic import ConfigDict, field_validator
-from pydantic import ValidationError as _PydanticError
-from pydantic.dataclasses import dataclass
 
 from . import redaction
 from .errors import ConfigError
@@ -62,7 +60,80 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True, config=ConfigDict(arbitrary_types_allowed=True))
+def _period(v: float) -> float:
+    if not math.isfinite(v) or not 0 < v <= 1440:
+        raise ValueError("must be a number of minutes above 0 and at most 1440 (one day)")
+    return v
+
+
+def _history(v: float) -> float:
+    if not math.isfinite(v) or not 1 <= v <= 3650:
+        raise ValueError("must be a number of days from 1 to 3650")
+    return v
+
+
+def _url(v: str | None) -> str | None:
+    if v is None:
+        return None
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8787")
+    return v
+
+
+def _unit(v: str) -> str:
+    v = v.strip()
+    if not 1 <= len(v) <= 8 or any(c in v for c in "<>[]()*_`\\"):
+        raise ValueError("must be 1 to 8 plain characters, e.g. $, USD or €")
+    return v
+
+
+def _number_field(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError("must be a number")
+    try:
+        return float(v)
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
+def _text(optional: bool):
+    def check(v: Any) -> str | None:
+        if v is None and optional:
+            return None
+        if not isinstance(v, str):
+            raise ValueError("must be text")
+        return v
+    return check
+
+
+def _secret(v: Any) -> Secret | None:
+    if v is not None and not isinstance(v, Secret):
+        raise ValueError("must be a Secret")  # never shown: a raw key here is a programming error
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("must be true or false")
+    return v
+
+
+# field -> its checks, in order; each returns the value to keep or raises ValueError
+_CHECKS = {
+    "mara_api_url": (_text(True), _url), "mara_api_key": (_secret,), "db_path": (Path,),
+    "openai_api_key": (_secret,), "openai_base_url": (_text(True), _url), "llm_model": (_text(False),),
+    "period_minutes": (_number_field, _period), "sim_state": (Path,), "btc_live": (_bool,),
+    "money_unit": (_text(False), _unit), "history_days": (_number_field, _history),
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     mara_api_url: str | None = None
     mara_api_key: Secret | None = None
@@ -76,42 +147,19 @@ class Settings:
     money_unit: str = "$"
     history_days: float = DEFAULT_HISTORY_DAYS
 
-    @field_validator("period_minutes")
-    @classmethod
-    def _period(cls, v: float) -> float:
-        if not math.isfinite(v) or not 0 < v <= 1440:
-            raise ValueError("must be a number of minutes above 0 and at most 1440 (one day)")
-        return v
-
-    @field_validator("history_days")
-    @classmethod
-    def _history(cls, v: float) -> float:
-        if not math.isfinite(v) or not 1 <= v <= 3650:
-            raise ValueError("must be a number of days from 1 to 3650")
-        return v
-
-    @field_validator("mara_api_url", "openai_base_url")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        try:
-            parts = urlsplit(v)
-            parts.port  # noqa: B018 - raises ValueError on a malformed port
-            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8787")
-        return v
-
-    @field_validator("money_unit")
-    @classmethod
-    def _unit(cls, v: str) -> str:
-        v = v.strip()
-        if not 1 <= len(v) <= 8 or any(c in v for c in "<>[]()*_`\\"):
-            raise ValueError("must be 1 to 8 plain characters, e.g. $, USD or €")
-        return v
+    def __post_init__(self) -> None:
+        """Check and normalise every field; a bad one is a ConfigError naming its setting."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            try:
+                for step in _CHECKS[f.name]:
+                    value = step(value)
+            except (ValueError, TypeError) as e:
+                name = _FIELD_ENV.get(f.name, f.name)
+                secret = f.name in ("mara_api_key", "openai_api_key")
+                shown = "********" if secret else redaction.safe(repr(value), 80)
+                raise ConfigError(f"{name}={shown} {e}") from None
+            object.__setattr__(self, f.name, value)
 
     @property
     def source(self) -> str:
@@ -190,7 +238,9 @@ def _number(name: str, value: str | None, default: float) -> float:
 
 _FIELD_ENV = {"period_minutes": "OPTERA_PERIOD_MINUTES", "history_days": "OPTERA_HISTORY_DAYS",
               "mara_api_url": "MARA_API_URL", "openai_base_url": "OPENAI_BASE_URL",
-              "money_unit": "OPTERA_MONEY_UNIT"}
+              "money_unit": "OPTERA_MONEY_UNIT", "db_path": "OPTERA_DB", "sim_state": "OPTERA_SIM_STATE",
+              "llm_model": "OPTERA_LLM_MODEL", "btc_live": "OPTERA_BTC_LIVE", "mara_api_key": "MARA_API_KEY",
+              "openai_api_key": "OPENAI_API_KEY"}
 
 
 def load_settings(env: Mapping[str, str] | None = None, secrets_path: Path | None = None) -> Settings:
@@ -213,23 +263,16 @@ def load_settings(env: Mapping[str, str] | None = None, secrets_path: Path | Non
     sim_state = Path(get("OPTERA_SIM_STATE") or db.with_name(db.stem + "_sim.json"))
     mara_key = get("MARA_API_KEY")
     openai_key = get("OPENAI_API_KEY")
-    try:
-        return Settings(
-            mara_api_url=get("MARA_API_URL"),
-            mara_api_key=Secret(mara_key) if mara_key else None,
-            db_path=db,
-            openai_api_key=Secret(openai_key) if openai_key else None,
-            openai_base_url=get("OPENAI_BASE_URL"),
-            llm_model=get("OPTERA_LLM_MODEL") or DEFAULT_MODEL,
-            period_minutes=_number("OPTERA_PERIOD_MINUTES", get("OPTERA_PERIOD_MINUTES"), 5.0),
-            sim_state=sim_state,
-            btc_live=_flag("OPTERA_BTC_LIVE", get("OPTERA_BTC_LIVE"), True),
-            money_unit=get("OPTERA_MONEY_UNIT") or "$",
-            history_days=_number("OPTERA_HISTORY_DAYS", get("OPTERA_HISTORY_DAYS"), DEFAULT_HISTORY_DAYS),
-        )
-    except _PydanticError as e:
-        first = e.errors()[0]
-        name = _FIELD_ENV.get(str(first["loc"][0]) if first.get("loc") else "", "a setting")
-        shown = redaction.safe(repr(first.get("input")), 80)
-        reason = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
-        raise ConfigError(f"{name}={shown} {reason}") from None
+    return Settings(
+        mara_api_url=get("MARA_API_URL"),
+        mara_api_key=Secret(mara_key) if mara_key else None,
+        db_path=db,
+        openai_api_key=Secret(openai_key) if openai_key else None,
+        openai_base_url=get("OPENAI_BASE_URL"),
+        llm_model=get("OPTERA_LLM_MODEL") or DEFAULT_MODEL,
+        period_minutes=_number("OPTERA_PERIOD_MINUTES", get("OPTERA_PERIOD_MINUTES"), 5.0),
+        sim_state=sim_state,
+        btc_live=_flag("OPTERA_BTC_LIVE", get("OPTERA_BTC_LIVE"), True),
+        money_unit=get("OPTERA_MONEY_UNIT") or "$",
+        history_days=_number("OPTERA_HISTORY_DAYS", get("OPTERA_HISTORY_DAYS"), DEFAULT_HISTORY_DAYS),
+    )
