@@ -264,6 +264,10 @@ def test_explain_numbers():
     assert ex.diff["units"]["asic_compute"] == 46
     assert 3 <= ex.rationale.count(". ") + 1 <= 6
     assert "$3,667 per kW per period" in ex.rationale  # asic profit per kW: 55,000 / 15
+    assert "moves 89 units" in ex.rationale  # to 2 hydro + 66 asic: |2-5| + |0-10| + |0-30| + |66-20|
+    # already at the optimum: said in words, not as "moves 0 units ... +$0.00"
+    ex = explain(solve(prices, 1_000_000, None, s.allocation), prices, 1_000_000, None, s.allocation)
+    assert "It is what the site runs now." in ex.rationale and "moves 0 units" not in ex.rationale
 
 
 def test_value_of_one_more_kw_against_brute_force():

@@ -260,7 +260,7 @@ def break_even_table(ex) -> None:
 def manual_editor() -> None:
     st.subheader("Manual allocation")
     prices = latest
-    cols = st.columns(5)
+    cols = st.columns(5, vertical_alignment="bottom")  # a label on two lines keeps its box in the row
     manual = {}
     for i, name in enumerate(MACHINE_TYPES):
         key = f"manual.{name}"

@@ -101,7 +101,9 @@ def explain(solution: Solution, prices: Prices, power_limit: float, constraints:
     if step_kw and value < step_value / step_kw - 1e-9:
         sentences.append(f"Power comes in whole machines: {kw(step_kw * 1000)} more would add "
                          f"{money.period(step_value)} ({money.rate(step_value / step_kw)}).")
-    if diff:
+    if diff and diff["moved"] == 0:
+        sentences.append("It is what the site runs now.")
+    elif diff:
         sentences.append(f"Against the current allocation this moves {diff['moved']:,} units and changes profit by "
                          f"{money.period(diff['profit_per_period'], signed=True)} "
                          f"({money.day(diff['profit_per_period'], signed=True)}).")
