@@ -2,9 +2,9 @@
 
 Run: .venv/bin/python -m bench.bench_ledger
 
-The store holds 105,120 price points (the backtest bench's seeded walk), 105,120
-status snapshots with the app closed every night from 22:00 to 06:00 UTC (so the
-ledger has gaps to state) and a deploy every day at 12:02:30 (one in ten refused),
+The store holds 105,120 price points (the simulator's PriceModel, as the backtest
+bench) and 70,080 status snapshots, one per interval with the app closed every night
+from 22:00 to 06:00 UTC (so the ledger has gaps to state), and a deploy every day at 12:02:30 (one in ten refused),
 at a 1 MW site. Times are the median of five runs, each reading the database afresh;
 CPU time is printed beside wall time because a busy machine inflates the latter.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bench_backtest import YEAR, synthetic
+from bench.bench_backtest import YEAR, simulated
 from optera import ledger
 from optera.models import Allocation, Prices
 from optera.store import Store
@@ -30,7 +30,7 @@ RUNS = 5
 
 
 def fill(store: Store) -> None:
-    prices = synthetic(YEAR)
+    prices = simulated(YEAR / 288)
     store.upsert_prices(Prices(t.to_pydatetime(), *row) for t, row in zip(prices.index, prices.to_numpy()))
     store.set_site("bench", LIMIT)
     rng = np.random.default_rng(3)
