@@ -3,10 +3,11 @@
 Environment variables win over secrets.toml. Every value is validated when the
 settings are built: a malformed secrets.toml or a setting out of range is a
 :class:`ConfigError` that names the setting, never a silent fallback. The checks are
-the few below, in plain Python: a pydantic dataclass ran the same ones and cost
-`optera optimize` a sixth of its start (BENCHMARKS.md, "The command line"). Keys are kept in :class:`Secret`, so
-printing, logging or repr-ing the settings never shows one, and are registered
-with :mod:`optera.redaction` so every text that leaves the process is masked.
+the few below, in plain Python: a pydantic dataclass ran the same ones and added about
+a seventh to `optera optimize`'s start (BENCHMARKS.md, "The command line"). Keys are
+kept in :class:`Secret`, so printing, logging or repr-ing the settings never shows one,
+and are registered with :mod:`optera.redaction` so every text that leaves the process
+is masked.
 """
 
 from __future__ import annotations

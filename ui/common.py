@@ -169,6 +169,8 @@ def small_table(frame: pd.DataFrame, *, percent: tuple[str, ...] = (), decimals:
     :func:`show_table` needs for sorting and search.
     """
     def cell(value, col) -> str:
+        if value is None:
+            return "n/a"
         if isinstance(value, bool):
             return "yes" if value else "no"
         if not isinstance(value, (int, float)):
